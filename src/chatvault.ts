@@ -1,0 +1,91 @@
+import { randomBytes } from 'node:crypto';
+import path from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import type { Config } from './config.js';
+import { buildServer } from './http/server.js';
+import { buildServices, type Services } from './services.js';
+import { SqliteStore } from './store/sqlite/sqlite-store.js';
+import type { Store } from './store/store.js';
+import { randomToken, reseedUuid } from './util/ids.js';
+
+/** A running server. */
+export interface Chatvault {
+  services: Services;
+  http: FastifyInstance;
+  /** The base URL it listens on (http://host:port). */
+  url: string;
+  port: number;
+  close(): Promise<void>;
+}
+
+/** Lines shown once to the person starting a new server (first-start credentials). */
+export type Announce = (lines: string[]) => void;
+
+/** Opens the store chosen by the configuration. */
+export function openStore(config: Config): Store {
+  return new SqliteStore(path.join(config.dataDir, 'chatvault.db'), config.groupCommitMax);
+}
+
+/** Opens the store, migrates it and wires the services; creates the admin and demo app on first start. */
+export async function prepare(config: Config, announce: Announce = () => {}): Promise<Services> {
+  reseedUuid();
+  const store = openStore(config);
+  await store.open();
+  let key = await store.getMeta('signing_key');
+  if (!key) {
+    key = randomBytes(32).toString('base64');
+    await store.setMeta('signing_key', key);
+  }
+  const s = buildServices(config, store, Buffer.from(key, 'base64'));
+  const lines: string[] = [];
+  let adminId: number | undefined;
+  if (config.admin) {
+    adminId = (await s.tenants.ensureSysadmin(config.admin.username, config.admin.password)).id;
+  } else if (store.fresh) {
+    const password = randomToken(12);
+    adminId = (await s.tenants.ensureSysadmin('admin', password)).id;
+    lines.push(`system administrator: admin / ${password}  (set CHATVAULT_ADMIN=user:password to choose your own)`);
+  }
+  if (store.fresh && config.demoApp) {
+    const org = await s.tenants.ensureOrg('demo', adminId);
+    const app = await s.tenants.createApp(org, 'chat');
+    const c = s.tenants.credentials(app);
+    lines.push(
+      `demo app created: appkey ${c.appkey}`,
+      `  client_id     ${c.client_id}`,
+      `  client_secret ${c.client_secret}`,
+      `  get a token:  curl -X POST ${config.publicUrl}/demo/chat/token -d '{"grant_type":"client_credentials","client_id":"${c.client_id}","client_secret":"${c.client_secret}"}'`,
+    );
+  }
+  if (lines.length > 0) announce(lines);
+  return s;
+}
+
+/** Starts a server: store, services and HTTP listener. */
+export async function startChatvault(config: Config, announce?: Announce): Promise<Chatvault> {
+  const services = await prepare(config, announce);
+  const http = buildServer(services);
+  try {
+    await http.listen({ port: config.port, host: config.host });
+  } catch (e) {
+    await services.store.close();
+    throw e;
+  }
+  const addr = http.server.address();
+  const port = typeof addr === 'object' && addr ? addr.port : config.port;
+  if (config.port === 0 && config.publicUrl.endsWith(':0')) {
+    // Port 0 means "any free port": make uri fields point at the port actually taken.
+    config.publicUrl = config.publicUrl.replace(/:0$/, `:${port}`);
+  }
+  const host = config.host.includes(':') ? `[${config.host}]` : config.host;
+  return {
+    services,
+    http,
+    url: `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`,
+    port,
+    async close() {
+      await http.close();
+      await services.store.close();
+    },
+  };
+}

@@ -1,0 +1,93 @@
+import type Database from 'better-sqlite3';
+
+/**
+ * Versioned migrations of the SQLite store. A migration is never edited once released:
+ * a change to the schema is a new entry at the end.
+ */
+const MIGRATIONS: string[] = [
+  // 1: tenants, admins, IM users, chat messages
+  `
+  CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+  CREATE TABLE orgs (
+    id INTEGER PRIMARY KEY,
+    uuid TEXT NOT NULL UNIQUE,
+    name TEXT NOT NULL UNIQUE COLLATE NOCASE,
+    client_id TEXT NOT NULL UNIQUE,
+    client_secret TEXT NOT NULL,
+    cred_gen INTEGER NOT NULL DEFAULT 0,
+    created INTEGER NOT NULL
+  );
+  CREATE TABLE admins (
+    id INTEGER PRIMARY KEY,
+    uuid TEXT NOT NULL UNIQUE,
+    username TEXT NOT NULL UNIQUE COLLATE NOCASE,
+    email TEXT NOT NULL COLLATE NOCASE,
+    password_hash TEXT NOT NULL,
+    pw_gen INTEGER NOT NULL DEFAULT 0,
+    sysadmin INTEGER NOT NULL DEFAULT 0,
+    created INTEGER NOT NULL,
+    modified INTEGER NOT NULL
+  );
+  CREATE INDEX admins_email ON admins(email);
+  CREATE TABLE org_admins (
+    org_id INTEGER NOT NULL REFERENCES orgs(id) ON DELETE CASCADE,
+    admin_id INTEGER NOT NULL REFERENCES admins(id) ON DELETE CASCADE,
+    PRIMARY KEY (org_id, admin_id)
+  ) WITHOUT ROWID;
+  CREATE TABLE apps (
+    id INTEGER PRIMARY KEY,
+    uuid TEXT NOT NULL UNIQUE,
+    org_id INTEGER NOT NULL REFERENCES orgs(id) ON DELETE CASCADE,
+    name TEXT NOT NULL COLLATE NOCASE,
+    client_id TEXT NOT NULL UNIQUE,
+    client_secret TEXT NOT NULL,
+    cred_gen INTEGER NOT NULL DEFAULT 0,
+    open_registration INTEGER NOT NULL DEFAULT 0,
+    created INTEGER NOT NULL,
+    UNIQUE (org_id, name)
+  );
+  CREATE TABLE users (
+    id INTEGER PRIMARY KEY,
+    app_id INTEGER NOT NULL REFERENCES apps(id) ON DELETE CASCADE,
+    uuid TEXT NOT NULL UNIQUE,
+    username TEXT NOT NULL,
+    password_hash TEXT NOT NULL,
+    pw_gen INTEGER NOT NULL DEFAULT 0,
+    activated INTEGER NOT NULL DEFAULT 1,
+    properties TEXT NOT NULL DEFAULT '{}',
+    created INTEGER NOT NULL,
+    modified INTEGER NOT NULL,
+    UNIQUE (app_id, username COLLATE NOCASE)
+  );
+  CREATE INDEX users_by_created ON users(app_id, created, id);
+  CREATE TABLE messages (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    app_id INTEGER NOT NULL,
+    uuid TEXT NOT NULL,
+    msg_id TEXT NOT NULL,
+    timestamp INTEGER NOT NULL,
+    created INTEGER NOT NULL,
+    from_user TEXT NOT NULL,
+    to_id TEXT NOT NULL,
+    chat_type TEXT NOT NULL,
+    entity TEXT NOT NULL
+  );
+  CREATE UNIQUE INDEX messages_msg_id ON messages(app_id, msg_id);
+  CREATE INDEX messages_by_time ON messages(app_id, timestamp, seq);
+  `,
+];
+
+/** Brings the database to the newest schema version inside one transaction per step. */
+export function migrate(db: Database.Database): { from: number; to: number } {
+  const from = db.pragma('user_version', { simple: true }) as number;
+  if (from > MIGRATIONS.length) {
+    throw new Error(`the data folder was written by a newer chatvault (schema ${from}, this build knows ${MIGRATIONS.length})`);
+  }
+  for (let v = from; v < MIGRATIONS.length; v++) {
+    db.transaction(() => {
+      db.exec(MIGRATIONS[v]!);
+      db.pragma(`user_version = ${v + 1}`);
+    })();
+  }
+  return { from, to: MIGRATIONS.length };
+}

@@ -1,0 +1,153 @@
+/**
+ * The Store port: everything chatvault keeps, behind one interface. Each adapter (sqlite/,
+ * later postgres/) implements it and passes the same contract tests (test/contract/).
+ * Every method is async so that adapters with a network round trip fit the same shape.
+ */
+
+export interface OrgRow {
+  id: number;
+  uuid: string;
+  name: string;
+  clientId: string;
+  clientSecret: string;
+  credGen: number;
+  created: number;
+}
+
+export interface AppRow {
+  id: number;
+  uuid: string;
+  orgId: number;
+  orgName: string;
+  name: string;
+  clientId: string;
+  clientSecret: string;
+  credGen: number;
+  openRegistration: boolean;
+  created: number;
+}
+
+export interface AdminRow {
+  id: number;
+  uuid: string;
+  username: string;
+  email: string;
+  passwordHash: string;
+  pwGen: number;
+  sysadmin: boolean;
+  created: number;
+  modified: number;
+}
+
+export interface UserRow {
+  id: number;
+  appId: number;
+  uuid: string;
+  username: string;
+  passwordHash: string;
+  pwGen: number;
+  activated: boolean;
+  properties: Record<string, unknown>;
+  created: number;
+  modified: number;
+}
+
+export interface NewUser {
+  uuid: string;
+  username: string;
+  passwordHash: string;
+  properties: Record<string, unknown>;
+  created: number;
+}
+
+export interface UserPatch {
+  passwordHash?: string;
+  activated?: boolean;
+  properties?: Record<string, unknown>;
+  modified: number;
+}
+
+/** A chat message as it is stored; `entity` is its rendered JSON (the export record). */
+export interface NewMessage {
+  appId: number;
+  uuid: string;
+  msgId: string;
+  timestamp: number;
+  created: number;
+  from: string;
+  to: string;
+  chatType: 'chat' | 'groupchat' | 'chatroom';
+  entity: string;
+}
+
+export interface MessageRow extends NewMessage {
+  /** The insertion sequence: one growing 64-bit order over every stored message. */
+  seq: bigint;
+}
+
+/** Keyset position of a user listing: created time, then insertion order. */
+export interface UserPosition {
+  created: number;
+  id: number;
+}
+
+export class DuplicateError extends Error {
+  constructor(readonly value: string) {
+    super(`duplicate: ${value}`);
+  }
+}
+
+export interface Store {
+  /** Opens the store and migrates its schema to the current version. */
+  open(): Promise<void>;
+  /** Flushes pending writes and releases the store. */
+  close(): Promise<void>;
+  /** True when the store held no data before this process opened it. */
+  readonly fresh: boolean;
+  /** The adapter name, shown by /status. */
+  readonly kind: string;
+
+  getMeta(key: string): Promise<string | null>;
+  setMeta(key: string, value: string): Promise<void>;
+
+  createOrg(org: Omit<OrgRow, 'id' | 'credGen'>): Promise<OrgRow>;
+  getOrgByName(name: string): Promise<OrgRow | null>;
+  getOrgById(id: number): Promise<OrgRow | null>;
+  getOrgByClientId(clientId: string): Promise<OrgRow | null>;
+
+  /** Creates or updates an admin user by username (case-insensitive). */
+  upsertAdmin(admin: Omit<AdminRow, 'id' | 'pwGen' | 'modified'>): Promise<AdminRow>;
+  createAdmin(admin: Omit<AdminRow, 'id' | 'pwGen' | 'modified'>): Promise<AdminRow>;
+  /** Finds an admin by username or e-mail, case-insensitively. */
+  findAdmin(nameOrEmail: string): Promise<AdminRow | null>;
+  getAdminById(id: number): Promise<AdminRow | null>;
+  addOrgAdmin(orgId: number, adminId: number): Promise<void>;
+  orgsOfAdmin(adminId: number): Promise<OrgRow[]>;
+  isOrgAdmin(orgId: number, adminId: number): Promise<boolean>;
+
+  createApp(app: Omit<AppRow, 'id' | 'credGen' | 'orgName'>): Promise<AppRow>;
+  /** Finds an app of an org by name (case-insensitive) or by its uuid. */
+  getApp(orgName: string, nameOrUuid: string): Promise<AppRow | null>;
+  getAppById(id: number): Promise<AppRow | null>;
+  listApps(orgId: number): Promise<AppRow[]>;
+  /** Replaces the app's credentials and bumps its credential generation (old app tokens die). */
+  setAppCredentials(appId: number, clientId: string, clientSecret: string): Promise<AppRow>;
+  setOpenRegistration(appId: number, open: boolean): Promise<AppRow>;
+
+  /** Creates users all-or-nothing; throws DuplicateError naming the first taken username. */
+  createUsers(appId: number, users: NewUser[]): Promise<UserRow[]>;
+  /** Finds a user by username (case-insensitive) or uuid. */
+  getUser(appId: number, nameOrUuid: string): Promise<UserRow | null>;
+  getUserById(id: number): Promise<UserRow | null>;
+  /** Users oldest first, after a keyset position. */
+  listUsers(appId: number, after: UserPosition | null, limit: number): Promise<UserRow[]>;
+  updateUser(userId: number, patch: UserPatch): Promise<UserRow>;
+  /** Deletes users by id; returns the deleted rows. */
+  deleteUsers(userIds: number[]): Promise<UserRow[]>;
+
+  /** Stores messages durably (group commit); resolves with their seqs once on disk. */
+  insertMessages(messages: NewMessage[]): Promise<bigint[]>;
+  /** Messages of an app in insertion order after `afterSeq` (tests and simple walks). */
+  messagesAfter(appId: number, afterSeq: bigint, limit: number): Promise<MessageRow[]>;
+  countMessages(appId: number): Promise<number>;
+}
