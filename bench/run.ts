@@ -1,0 +1,57 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { machine, RESULTS, type ScenarioResult } from './harness.js';
+import { sendMessages } from './scenarios/send-messages.js';
+
+const SCENARIOS: Record<string, (seconds: number) => Promise<ScenarioResult>> = {
+  'send-messages': sendMessages,
+};
+
+/** `npm run bench [-- scenario ...] [--seconds N]`: runs scenarios, writes bench/results/. */
+async function main(): Promise<void> {
+  const args = process.argv.slice(2);
+  const si = args.indexOf('--seconds');
+  const seconds = si >= 0 ? Number(args[si + 1]) : 10;
+  const names = args.filter((a, i) => !a.startsWith('--') && (si < 0 || i !== si + 1));
+  const chosen = names.length > 0 ? names : Object.keys(SCENARIOS);
+  fs.mkdirSync(RESULTS, { recursive: true });
+  const at = new Date().toISOString();
+  for (const name of chosen) {
+    const fn = SCENARIOS[name];
+    if (!fn) throw new Error(`unknown scenario ${name}; known: ${Object.keys(SCENARIOS).join(', ')}`);
+    process.stderr.write(`bench: ${name} (${seconds}s)...\n`);
+    const r = await fn(seconds);
+    const record = { ...r, at, machine: machine() };
+    fs.writeFileSync(path.join(RESULTS, `${name}.json`), JSON.stringify(record, null, 2) + '\n');
+    process.stdout.write(JSON.stringify(record) + '\n');
+  }
+  writeTable();
+}
+
+/** Rewrites bench/results/README.md from every result file. */
+function writeTable(): void {
+  const rows = fs
+    .readdirSync(RESULTS)
+    .filter((f) => f.endsWith('.json'))
+    .map((f) => JSON.parse(fs.readFileSync(path.join(RESULTS, f), 'utf8')) as ScenarioResult & { at: string; machine: { cpus: number; node: string } });
+  const lines = [
+    '# Benchmark results',
+    '',
+    'Written by `npm run bench`; each scenario also has its JSON file here.',
+    '',
+    '| scenario | result | p50 / p99 latency | target | met | measured |',
+    '| --- | --- | --- | --- | --- | --- |',
+    ...rows.map((r) => {
+      const res = r.result as { perSecond?: number; latencyMs?: { p50: number; p99: number } };
+      const lat = res.latencyMs ? `${res.latencyMs.p50} ms / ${res.latencyMs.p99} ms` : '';
+      return `| ${r.scenario} | ${res.perSecond ?? ''} /s | ${lat} | ${r.target} | ${r.met ? 'yes' : 'no'} | ${r.at.slice(0, 10)}, ${r.machine.cpus} cores, Node ${r.machine.node} |`;
+    }),
+    '',
+  ];
+  fs.writeFileSync(path.join(RESULTS, 'README.md'), lines.join('\n'));
+}
+
+main().catch((e: unknown) => {
+  process.stderr.write(`bench failed: ${e instanceof Error ? e.stack : String(e)}\n`);
+  process.exit(1);
+});
