@@ -1,5 +1,6 @@
 import type { Config } from './config.js';
 import { CursorCodec } from './domain/cursor.js';
+import { ChatQueryEngine } from './export/chat-query.js';
 import { MessageService } from './domain/messages.js';
 import { TenantService } from './domain/tenants.js';
 import { TokenService } from './domain/tokens.js';
@@ -16,6 +17,7 @@ export interface Services {
   tenants: TenantService;
   users: UserService;
   messages: MessageService;
+  chatQuery: ChatQueryEngine;
 }
 
 /** Wires the domain services over an opened store, with the server's signing key. */
@@ -30,5 +32,6 @@ export function buildServices(config: Config, store: Store, key: Buffer, nodeId 
     tenants: new TenantService(store, tokens, config.tokenTtlSeconds),
     users: new UserService(store, tokens, cursors, config.tokenTtlSeconds),
     messages: new MessageService(store, new MsgIdGenerator(nodeId)),
+    chatQuery: new ChatQueryEngine(store, cursors),
   };
 }

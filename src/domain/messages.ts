@@ -120,6 +120,62 @@ export function parseSend(raw: unknown): SendRequest {
   return { targetType: tt, targets: t, body, from, ext };
 }
 
+function finite(v: unknown): number | null {
+  const n = typeof v === 'number' ? v : typeof v === 'string' && v.trim() !== '' ? Number(v) : NaN;
+  return Number.isFinite(n) ? n : null;
+}
+
+/** What the store indexes of a message's bodies: first body type, txt text, loc position. */
+export function indexFields(bodies: Json[]): Pick<NewMessage, 'bodyType' | 'text' | 'lat' | 'lng'> {
+  const first = bodies[0];
+  const texts = bodies.filter((b) => b.type === 'txt' && typeof b.msg === 'string').map((b) => b.msg as string);
+  const loc = bodies.find((b) => b.type === 'loc');
+  const lat = loc ? finite(loc.lat) : null;
+  const lng = loc ? finite(loc.lng) : null;
+  const valid = lat !== null && lng !== null && Math.abs(lat) <= 90 && Math.abs(lng) <= 180;
+  return {
+    bodyType: typeof first?.type === 'string' ? first.type.toLowerCase() : null,
+    text: texts.length > 0 ? texts.join('\n') : null,
+    lat: valid ? lat : null,
+    lng: valid ? lng : null,
+  };
+}
+
+/** A message to store, as any sender (REST, sockets, an import) describes it. */
+export interface MessageSpec {
+  from: string;
+  to: string;
+  chatType: ChatType;
+  bodies: Json[];
+  ext?: Json | undefined;
+  /** Send time, ms. */
+  timestamp: number;
+  /** Storage time, ms (defaults to timestamp). */
+  created?: number;
+  msgId: string;
+  uuid?: string;
+}
+
+/**
+ * The stored form of a message. Its export record is rendered once here, in the shape every
+ * export reads, so that reads splice bytes instead of building JSON per message.
+ */
+export function buildMessage(appId: number, m: MessageSpec): NewMessage {
+  const created = m.created ?? m.timestamp;
+  const uuid = m.uuid ?? uuidV1(created);
+  const payload: Json = { bodies: m.bodies };
+  if (m.ext !== undefined) payload.ext = m.ext;
+  const entity = Buffer.from(
+    `{"uuid":"${uuid}","type":"chatmessage","created":${created},"modified":${created},"timestamp":${m.timestamp},` +
+      `"from":${JSON.stringify(m.from)},"msg_id":${JSON.stringify(m.msgId)},"to":${JSON.stringify(m.to)},"chat_type":"${m.chatType}",` +
+      `"payload":${JSON.stringify(payload)}}`,
+  );
+  return {
+    appId, uuid, msgId: m.msgId, timestamp: m.timestamp, created, from: m.from, to: m.to, chatType: m.chatType,
+    ...indexFields(m.bodies), entity,
+  };
+}
+
 /** Sending and storing chat messages. */
 export class MessageService {
   constructor(private readonly store: Store, private readonly ids: MsgIdGenerator) {}
@@ -128,21 +184,17 @@ export class MessageService {
   async send(app: AppRow, req: SendRequest): Promise<Map<string, string>> {
     const now = Date.now();
     const chatType = CHAT_TYPES[req.targetType];
-    const payload: Json = { bodies: [req.body] };
-    if (req.ext !== undefined) payload.ext = req.ext;
-    const payloadJson = JSON.stringify(payload);
-    const rows: NewMessage[] = req.targets.map((to) => {
-      const msgId = this.ids.next(now);
-      const uuid = uuidV1(now);
-      // Rendered once here, in the shape every export reads, so reads splice bytes instead of building JSON.
-      const entity =
-        `{"uuid":"${uuid}","type":"chatmessage","created":${now},"modified":${now},"timestamp":${now},` +
-        `"from":${JSON.stringify(req.from)},"msg_id":"${msgId}","to":${JSON.stringify(to)},"chat_type":"${chatType}","payload":${payloadJson}}`;
-      return { appId: app.id, uuid, msgId, timestamp: now, created: now, from: req.from, to, chatType, entity };
-    });
+    const rows = req.targets.map((to) =>
+      buildMessage(app.id, { from: req.from, to, chatType, bodies: [req.body], ext: req.ext, timestamp: now, msgId: this.ids.next(now) }),
+    );
     await this.store.insertMessages(rows);
     const out = new Map<string, string>();
     for (const r of rows) out.set(r.to, r.msgId);
     return out;
+  }
+
+  /** A new message id for a message sent at `ms`. */
+  nextId(ms: number): string {
+    return this.ids.next(ms);
   }
 }

@@ -2,6 +2,7 @@ import Fastify, { LogController, type FastifyInstance, type FastifyRequest } fro
 import { errors } from '../errors.js';
 import type { Services } from '../services.js';
 import { clientErrorHandler, installErrorHandling, JSON_TYPE } from './errors.js';
+import { chatMessageRoutes } from './routes/chatmessages.js';
 import { managementRoutes } from './routes/management.js';
 import { messageRoutes } from './routes/messages.js';
 import { statusRoutes } from './routes/status.js';
@@ -91,5 +92,6 @@ export function buildServer(s: Services): FastifyInstance {
   tokenRoutes(app, s);
   userRoutes(app, s);
   messageRoutes(app, s);
+  chatMessageRoutes(app, s);
   return app;
 }

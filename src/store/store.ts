@@ -1,3 +1,5 @@
+import type { QlExpr } from '../ql/ast.js';
+
 /**
  * The Store port: everything chatvault keeps, behind one interface. Each adapter (sqlite/,
  * later postgres/) implements it and passes the same contract tests (test/contract/).
@@ -77,12 +79,50 @@ export interface NewMessage {
   from: string;
   to: string;
   chatType: 'chat' | 'groupchat' | 'chatroom';
-  entity: string;
+  /** Type of the first body, lower-cased (indexed for `payload.bodies.type`). */
+  bodyType: string | null;
+  /** The text of the txt bodies, for the full-text index behind `contains`. */
+  text: string | null;
+  /** Position of a loc body, for `location within`. */
+  lat: number | null;
+  lng: number | null;
+  /** The export record (the entity of `GET /chatmessages`) as UTF-8 JSON. */
+  entity: Buffer;
 }
 
 export interface MessageRow extends NewMessage {
   /** The insertion sequence: one growing 64-bit order over every stored message. */
   seq: bigint;
+}
+
+/** A sort key of a message query: a ql field, or the distance from a `within` centre. */
+export interface MessageSortKey {
+  field: string;
+  dir: 'asc' | 'desc';
+}
+
+/** One page of a message walk, as the export engine asks for it. */
+export interface MessageQuery {
+  appId: number;
+  where: QlExpr | null;
+  /** Sort keys; the insertion sequence always follows as the last tie-breaker, in the last key's direction. */
+  orderBy: MessageSortKey[];
+  /** Centre for the `@distance` sort key. */
+  near: { lat: number; lng: number } | null;
+  /** Keyset: the sort-key values and seq of the last message of the previous page. */
+  after: { keys: unknown[]; seq: bigint } | null;
+  /** Only messages with seq above this (an incremental export's `since`). */
+  minSeq: bigint;
+  /** Only messages with seq at or below this: the walk's high-water mark. */
+  maxSeq: bigint;
+  limit: number;
+}
+
+/** A message found by a query: its seq, its sort-key values (for the next cursor) and its record. */
+export interface MessageHit {
+  seq: bigint;
+  keys: unknown[];
+  entity: Buffer;
 }
 
 /** Keyset position of a user listing: created time, then insertion order. */
@@ -147,6 +187,15 @@ export interface Store {
 
   /** Stores messages durably (group commit); resolves with their seqs once on disk. */
   insertMessages(messages: NewMessage[]): Promise<bigint[]>;
+  /** One page of a message query (see MessageQuery); never OFFSET, always a keyset. */
+  findMessages(q: MessageQuery): Promise<MessageHit[]>;
+  /**
+   * The high-water mark: the largest seq below which no message can still commit. A walk that
+   * reads only seq <= this sees a set that no concurrent writer can change.
+   */
+  highWaterMark(): Promise<bigint>;
+  /** Deletes messages of an app by seq; resolves with how many were deleted. */
+  deleteMessages(appId: number, seqs: bigint[]): Promise<number>;
   /** Messages of an app in insertion order after `afterSeq` (tests and simple walks). */
   messagesAfter(appId: number, afterSeq: bigint, limit: number): Promise<MessageRow[]>;
   countMessages(appId: number): Promise<number>;

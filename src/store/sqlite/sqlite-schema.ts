@@ -64,16 +64,27 @@ const MIGRATIONS: string[] = [
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     app_id INTEGER NOT NULL,
     uuid TEXT NOT NULL,
-    msg_id TEXT NOT NULL,
+    msg_id TEXT NOT NULL COLLATE NOCASE,
     timestamp INTEGER NOT NULL,
     created INTEGER NOT NULL,
-    from_user TEXT NOT NULL,
-    to_id TEXT NOT NULL,
-    chat_type TEXT NOT NULL,
-    entity TEXT NOT NULL
+    from_user TEXT NOT NULL COLLATE NOCASE,
+    to_id TEXT NOT NULL COLLATE NOCASE,
+    chat_type TEXT NOT NULL COLLATE NOCASE,
+    body_type TEXT COLLATE NOCASE,
+    lat REAL,
+    lng REAL,
+    entity BLOB NOT NULL
   );
   CREATE UNIQUE INDEX messages_msg_id ON messages(app_id, msg_id);
   CREATE INDEX messages_by_time ON messages(app_id, timestamp, seq);
+  CREATE INDEX messages_by_from ON messages(app_id, from_user, timestamp, seq);
+  CREATE INDEX messages_by_to ON messages(app_id, to_id, timestamp, seq);
+  CREATE INDEX messages_by_chat_type ON messages(app_id, chat_type, timestamp, seq);
+  CREATE INDEX messages_by_body_type ON messages(app_id, body_type, timestamp, seq);
+  -- Full text of txt bodies as token lists (see domain/text-match.ts); rowid = seq.
+  CREATE VIRTUAL TABLE messages_fts USING fts5(bi, uni, content='', contentless_delete=1, tokenize='unicode61 remove_diacritics 0');
+  -- Positions of loc bodies; id = seq.
+  CREATE VIRTUAL TABLE messages_geo USING rtree(id, min_lat, max_lat, min_lng, max_lng);
   `,
 ];
 

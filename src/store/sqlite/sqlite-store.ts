@@ -1,10 +1,12 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
+import { textContains, textTokens, type ContainsQuery } from '../../domain/text-match.js';
 import { migrate } from './sqlite-schema.js';
+import { compileWhere, distanceMeters, normalizeJsonPath, sortExpression, type Fragment, type SqlParam } from './sqlite-ql.js';
 import {
   DuplicateError,
-  type AdminRow, type AppRow, type MessageRow, type NewMessage, type NewUser, type OrgRow,
+  type AdminRow, type AppRow, type MessageHit, type MessageQuery, type MessageRow, type NewMessage, type NewUser, type OrgRow,
   type Store, type UserPatch, type UserPosition, type UserRow,
 } from '../store.js';
 
@@ -49,9 +51,16 @@ function messageFrom(r: Row): MessageRow {
   return {
     seq: BigInt(r.seq as bigint), appId: num(r.app_id), uuid: str(r.uuid), msgId: str(r.msg_id),
     timestamp: num(r.timestamp), created: num(r.created), from: str(r.from_user), to: str(r.to_id),
-    chatType: str(r.chat_type) as MessageRow['chatType'], entity: str(r.entity),
+    chatType: str(r.chat_type) as MessageRow['chatType'],
+    bodyType: r.body_type === null ? null : str(r.body_type),
+    text: null,
+    lat: r.lat === null ? null : num(r.lat),
+    lng: r.lng === null ? null : num(r.lng),
+    entity: r.entity as Buffer,
   };
 }
+
+const MAX_CACHED_STATEMENTS = 256;
 
 interface PendingWrite {
   messages: NewMessage[];
@@ -82,16 +91,46 @@ export class SqliteStore implements Store {
     this.db.pragma('foreign_keys = ON');
     this.db.pragma('busy_timeout = 5000');
     migrate(this.db);
+    this.registerFunctions();
     this.stmts = this.prepare();
+  }
+
+  // Functions the compiled ql calls (sqlite-ql.ts); deterministic, so SQLite may cache results.
+  private registerFunctions(): void {
+    const det = { deterministic: true };
+    this.db.function('cv_path', det, (k: unknown) => (typeof k === 'string' ? normalizeJsonPath(k) : null));
+    this.db.function('cv_lower', det, (v: unknown) => (typeof v === 'string' ? v.toLowerCase() : (v as SqlParam)));
+    const parsed = new Map<string, ContainsQuery>();
+    this.db.function('cv_contains', det, (text: unknown, q: unknown) => {
+      if (typeof text !== 'string' || typeof q !== 'string') return 0;
+      let cq = parsed.get(q);
+      if (!cq) {
+        cq = JSON.parse(q) as ContainsQuery;
+        if (parsed.size > 1000) parsed.clear();
+        parsed.set(q, cq);
+      }
+      return textContains(text, cq) ? 1 : 0;
+    });
+    this.db.function('cv_distance', det, (lat1: unknown, lng1: unknown, lat2: unknown, lng2: unknown) =>
+      typeof lat1 === 'number' && typeof lng1 === 'number' && typeof lat2 === 'number' && typeof lng2 === 'number'
+        ? distanceMeters(lat1, lng1, lat2, lng2)
+        : null,
+    );
   }
 
   private prepare() {
     const db = this.db;
     return {
       insertMessage: db.prepare(
-        `INSERT INTO messages (app_id, uuid, msg_id, timestamp, created, from_user, to_id, chat_type, entity)
-         VALUES (@appId, @uuid, @msgId, @timestamp, @created, @from, @to, @chatType, @entity)`,
+        `INSERT INTO messages (app_id, uuid, msg_id, timestamp, created, from_user, to_id, chat_type, body_type, lat, lng, entity)
+         VALUES (@appId, @uuid, @msgId, @timestamp, @created, @from, @to, @chatType, @bodyType, @lat, @lng, @entity)`,
       ),
+      insertText: db.prepare('INSERT INTO messages_fts (rowid, bi, uni) VALUES (?, ?, ?)'),
+      insertGeo: db.prepare('INSERT INTO messages_geo (id, min_lat, max_lat, min_lng, max_lng) VALUES (?, ?, ?, ?, ?)'),
+      deleteMessage: db.prepare('DELETE FROM messages WHERE app_id = ? AND seq = ?'),
+      deleteText: db.prepare('DELETE FROM messages_fts WHERE rowid = ?'),
+      deleteGeo: db.prepare('DELETE FROM messages_geo WHERE id = ?'),
+      maxSeq: db.prepare("SELECT seq FROM sqlite_sequence WHERE name = 'messages'").pluck().safeIntegers(true),
       messagesAfter: db.prepare('SELECT * FROM messages WHERE app_id = ? AND seq > ? ORDER BY seq LIMIT ?').safeIntegers(true),
       getUserByName: db.prepare('SELECT * FROM users WHERE app_id = ? AND username = ? COLLATE NOCASE'),
       getUserByUuid: db.prepare('SELECT * FROM users WHERE app_id = ? AND uuid = ?'),
@@ -330,7 +369,7 @@ export class SqliteStore implements Store {
         this.db.transaction(() => {
           for (const w of batch) {
             const seqs: bigint[] = [];
-            for (const m of w.messages) seqs.push(BigInt(this.stmts.insertMessage.run(m).lastInsertRowid));
+            for (const m of w.messages) seqs.push(this.insertOne(m));
             results.push(seqs);
           }
         })();
@@ -343,6 +382,71 @@ export class SqliteStore implements Store {
     }
   }
 
+  private insertOne(m: NewMessage): bigint {
+    const { text, ...row } = m;
+    const seq = BigInt(this.stmts.insertMessage.run(row).lastInsertRowid);
+    if (text) {
+      const t = textTokens(text);
+      this.stmts.insertText.run(seq, t.bi.join(' '), t.uni.join(' '));
+    }
+    if (m.lat !== null && m.lng !== null) this.stmts.insertGeo.run(seq, m.lat, m.lat, m.lng, m.lng);
+    return seq;
+  }
+
+  private statements = new Map<string, Database.Statement>();
+
+  private cached(sql: string): Database.Statement {
+    let st = this.statements.get(sql);
+    if (!st) {
+      st = this.db.prepare(sql).raw(true);
+      if (this.statements.size >= MAX_CACHED_STATEMENTS) this.statements.delete(this.statements.keys().next().value!);
+      this.statements.set(sql, st);
+    }
+    return st;
+  }
+
+  async findMessages(q: MessageQuery): Promise<MessageHit[]> {
+    const keys = q.orderBy.map((k) => sortExpression(k, q.near));
+    const params: SqlParam[] = [q.appId, q.maxSeq, q.minSeq];
+    const where: string[] = ['m.app_id = ?', 'm.seq <= ?', 'm.seq > ?'];
+    const add = (f: Fragment) => {
+      where.push(f.sql);
+      params.push(...f.params);
+    };
+    if (q.where) add(compileWhere(q.where));
+    // A message without a sort key's field has no place in that order (Usergrid dropped it too).
+    for (const k of keys) if (!k.sql.startsWith('m.')) add({ sql: `${k.sql} IS NOT NULL`, params: k.params });
+    const seqDir = q.orderBy.length > 0 ? q.orderBy[q.orderBy.length - 1]!.dir : 'asc';
+    if (q.after) add(keysetAfter(keys, q.orderBy.map((k) => k.dir), seqDir, q.after.keys as SqlParam[], q.after.seq));
+    const order = [...keys.map((k, i) => `${k.sql} ${q.orderBy[i]!.dir.toUpperCase()}`), `m.seq ${seqDir.toUpperCase()}`];
+    const orderParams = keys.flatMap((k) => k.params);
+    const select = ['m.seq', ...keys.map((k) => k.sql), 'm.entity'];
+    const selectParams = keys.flatMap((k) => k.params);
+    const sql = `SELECT ${select.join(', ')} FROM messages m WHERE ${where.join(' AND ')} ORDER BY ${order.join(', ')} LIMIT ?`;
+    const rows = this.cached(sql).all(...selectParams, ...params, ...orderParams, q.limit) as unknown[][];
+    return rows.map((r) => ({ seq: BigInt(r[0] as number), keys: r.slice(1, 1 + keys.length), entity: r[1 + keys.length] as Buffer }));
+  }
+
+  async highWaterMark(): Promise<bigint> {
+    // One writer commits at a time and seqs are assigned in commit order, so the largest seq
+    // ever handed out is already committed: nothing below it can still appear.
+    const v = this.stmts.maxSeq.get() as bigint | undefined;
+    return v ?? 0n;
+  }
+
+  async deleteMessages(appId: number, seqs: bigint[]): Promise<number> {
+    let n = 0;
+    this.db.transaction(() => {
+      for (const seq of seqs) {
+        if (this.stmts.deleteMessage.run(appId, seq).changes === 0) continue;
+        n++;
+        this.stmts.deleteText.run(seq);
+        this.stmts.deleteGeo.run(seq);
+      }
+    })();
+    return n;
+  }
+
   async messagesAfter(appId: number, afterSeq: bigint, limit: number): Promise<MessageRow[]> {
     return (this.stmts.messagesAfter.all(appId, afterSeq, limit) as Row[]).map(messageFrom);
   }
@@ -351,6 +455,33 @@ export class SqliteStore implements Store {
     const r = this.db.prepare('SELECT count(*) AS n FROM messages WHERE app_id = ?').get(appId) as Row;
     return num(r.n);
   }
+}
+
+/**
+ * The keyset condition "after this row" for sort keys in mixed directions: a row value
+ * comparison when all directions agree (SQLite then walks the index), else the OR expansion.
+ */
+function keysetAfter(keys: Fragment[], dirs: ('asc' | 'desc')[], seqDir: 'asc' | 'desc', values: SqlParam[], seq: bigint): Fragment {
+  const cols = [...keys.map((k) => k.sql), 'm.seq'];
+  const colParams = keys.map((k) => k.params);
+  const vals: SqlParam[] = [...values, seq];
+  const allDirs = [...dirs, seqDir];
+  if (allDirs.every((d) => d === allDirs[0]) && keys.every((k) => k.params.length === 0)) {
+    return { sql: `(${cols.join(', ')}) ${allDirs[0] === 'asc' ? '>' : '<'} (${cols.map(() => '?').join(', ')})`, params: vals };
+  }
+  const ors: string[] = [];
+  const params: SqlParam[] = [];
+  for (let i = 0; i < cols.length; i++) {
+    const parts: string[] = [];
+    for (let j = 0; j < i; j++) {
+      parts.push(`${cols[j]} = ?`);
+      params.push(...(colParams[j] ?? []), vals[j]!);
+    }
+    parts.push(`${cols[i]} ${allDirs[i] === 'asc' ? '>' : '<'} ?`);
+    params.push(...(colParams[i] ?? []), vals[i]!);
+    ors.push(`(${parts.join(' AND ')})`);
+  }
+  return { sql: `(${ors.join(' OR ')})`, params };
 }
 
 function uniqueToDuplicate(e: unknown, value: string): unknown {

@@ -1,0 +1,148 @@
+import { ApiError, errors } from '../errors.js';
+import type { CursorCodec } from '../domain/cursor.js';
+import { readLimit } from '../domain/users.js';
+import type { Query, QlExpr, Selection } from '../ql/ast.js';
+import { QlError } from '../ql/errors.js';
+import { parseQl } from '../ql/parser.js';
+import type { AppRow, MessageHit, MessageSortKey, Store } from '../store/store.js';
+
+export const DEFAULT_LIMIT = 10;
+export const MAX_LIMIT = 1000;
+
+/** The parameters of a chat-message query as a request gives them. */
+export interface ChatQueryParams {
+  ql: string | undefined;
+  limit: unknown;
+  cursor: string | undefined;
+  since: string | undefined;
+}
+
+/** A query ready to walk: what to match, in which order, from where. */
+export interface ChatQueryPlan {
+  app: AppRow;
+  select: Selection;
+  where: QlExpr | null;
+  orderBy: MessageSortKey[];
+  near: { lat: number; lng: number } | null;
+  limit: number;
+  /** Identity of the query (not of the page size), which cursors are bound to. */
+  scope: string;
+  minSeq: bigint;
+  maxSeq: bigint;
+  after: { keys: unknown[]; seq: bigint } | null;
+}
+
+/** One page of a walk. */
+export interface ChatPage {
+  hits: MessageHit[];
+  /** Cursor of the next page; absent on the last. */
+  cursor: string | undefined;
+  /** Opaque high-water mark: `since=` it continues where this walk's snapshot ended. */
+  watermark: string;
+}
+
+interface CursorPosition {
+  h: string;
+  k: unknown[];
+  s: string;
+}
+
+/** Maps a ql parse failure to the Usergrid error a client sees. */
+export function qlError(e: unknown): never {
+  if (e instanceof QlError) throw new ApiError(400, e.code, e.message);
+  throw e;
+}
+
+function findWithin(e: QlExpr | null): { lat: number; lng: number } | null {
+  if (!e) return null;
+  switch (e.kind) {
+    case 'within':
+      return e.field.toLowerCase() === 'location' ? { lat: e.lat, lng: e.lng } : null;
+    case 'and':
+    case 'or':
+      return findWithin(e.left) ?? findWithin(e.right);
+    default:
+      // A within under `not` is no reason to order by distance.
+      return null;
+  }
+}
+
+// Usergrid's cursors begin with a hash of the query shape; keeping the two common prefixes
+// makes ours look familiar to people who read cursors (`MTYxOTcyOTYyND...` = timestamp desc).
+function hashPrefix(orderBy: MessageSortKey[]): string {
+  if (orderBy.length === 1 && orderBy[0]!.field === 'timestamp') return orderBy[0]!.dir === 'desc' ? '1619729624' : '1619735390';
+  return '-56874343';
+}
+
+function canonical(q: Query): string {
+  return JSON.stringify({ s: q.select, w: q.where, o: q.orderBy }, (_k, v: unknown) => (typeof v === 'bigint' ? `${v}n` : v));
+}
+
+/**
+ * The export engine's query side: turns `ql`/`limit`/`cursor`/`since` into a plan, and walks one
+ * page at a time over the store. Every face of export (paged API, purge, streams) goes through it,
+ * so all of them share the exactly-once cursor.
+ */
+export class ChatQueryEngine {
+  constructor(private readonly store: Store, private readonly cursors: CursorCodec) {}
+
+  /** Parses and checks a request into a plan (400 for bad ql, cursors or watermarks). */
+  async plan(app: AppRow, p: ChatQueryParams): Promise<ChatQueryPlan> {
+    let q: Query;
+    try {
+      q = parseQl(p.ql ?? '');
+    } catch (e) {
+      qlError(e);
+    }
+    const limit = p.limit !== undefined ? readLimit(p.limit, DEFAULT_LIMIT, MAX_LIMIT) : q.limit !== null && q.limit > 0 ? Math.min(q.limit, MAX_LIMIT) : DEFAULT_LIMIT;
+    const near = findWithin(q.where);
+    let orderBy: MessageSortKey[] = q.orderBy.map((k) => ({ field: k.field.toLowerCase(), dir: k.dir }));
+    if (orderBy.length === 0) orderBy = near ? [{ field: '@distance', dir: 'asc' }] : [{ field: 'timestamp', dir: 'asc' }];
+    const minSeq = p.since ? this.watermarkSeq(app, p.since) : 0n;
+    const scope = `chatmessages:${app.uuid}:${minSeq}:${canonical(q)}`;
+    let maxSeq: bigint;
+    let after: ChatQueryPlan['after'] = null;
+    if (p.cursor) {
+      const pos = this.cursors.decode(scope, p.cursor) as CursorPosition;
+      if (!pos || typeof pos.h !== 'string' || typeof pos.s !== 'string' || !Array.isArray(pos.k) || !/^\d+$/.test(pos.h) || !/^\d+$/.test(pos.s)) {
+        throw errors.illegalArgument('cursor is not a valid cursor');
+      }
+      maxSeq = BigInt(pos.h);
+      after = { keys: pos.k, seq: BigInt(pos.s) };
+    } else {
+      maxSeq = await this.store.highWaterMark();
+    }
+    return { app, select: q.select, where: q.where, orderBy, near, limit, scope, minSeq, maxSeq, after };
+  }
+
+  /** Reads one page of the plan; the cursor is present only when more messages match. */
+  async page(plan: ChatQueryPlan): Promise<ChatPage> {
+    const rows = await this.store.findMessages({
+      appId: plan.app.id, where: plan.where, orderBy: plan.orderBy, near: plan.near, after: plan.after,
+      minSeq: plan.minSeq, maxSeq: plan.maxSeq, limit: plan.limit + 1,
+    });
+    const hits = rows.slice(0, plan.limit);
+    const last = hits[hits.length - 1];
+    const cursor = rows.length > plan.limit && last
+      ? this.cursors.encode(plan.scope, { h: plan.maxSeq.toString(), k: last.keys, s: last.seq.toString() } satisfies CursorPosition, hashPrefix(plan.orderBy))
+      : undefined;
+    return { hits, cursor, watermark: this.watermark(plan.app, plan.maxSeq) };
+  }
+
+  /** The opaque watermark token of a high-water mark. */
+  watermark(app: AppRow, seq: bigint): string {
+    return this.cursors.encode(`watermark:${app.uuid}`, { h: seq.toString() });
+  }
+
+  private watermarkSeq(app: AppRow, token: string): bigint {
+    let pos: unknown;
+    try {
+      pos = this.cursors.decode(`watermark:${app.uuid}`, token);
+    } catch {
+      throw errors.illegalArgument('since is not a watermark of this app: use the watermark of an earlier export of the same app');
+    }
+    const h = (pos as { h?: unknown } | null)?.h;
+    if (typeof h !== 'string' || !/^\d+$/.test(h)) throw errors.illegalArgument('since is not a valid watermark');
+    return BigInt(h);
+  }
+}
