@@ -1,6 +1,6 @@
 import { ApiError, errors } from '../errors.js';
 import { DuplicateError, type AppRow, type NewUser, type Store, type UserPosition, type UserRow } from '../store/store.js';
-import { uuidV1 } from '../util/ids.js';
+import { UUID_RE, uuidV1 } from '../util/ids.js';
 import type { CursorCodec } from './cursor.js';
 import { hashPassword, verifyPassword } from './passwords.js';
 import { readTtl, unsupportedGrant } from './tenants.js';
@@ -171,7 +171,10 @@ function parseNewUser(item: unknown): { username: string; password: string; prop
   if (!isObject(item)) throw errors.illegalArgument('each user must be a JSON object with username and password');
   const username = item.username;
   if (username === undefined || username === null || username === '') throw errors.illegalArgument('Entity user requires a property named username');
-  if (typeof username !== 'string' || !USERNAME_RE.test(username)) throw errors.illegalArgument(`username [${String(username)}] is not legal`);
+  // A uuid-shaped name is refused (spec §2.1): `users/{x}` also looks users up by uuid, so it could shadow another user.
+  if (typeof username !== 'string' || !USERNAME_RE.test(username) || UUID_RE.test(username)) {
+    throw errors.illegalArgument(`username [${String(username)}] is not legal`);
+  }
   const password = item.password;
   if (typeof password !== 'string' || password === '') throw errors.illegalArgument('password or pin must provided');
   checkPassword(password);

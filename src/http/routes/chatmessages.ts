@@ -26,7 +26,6 @@ function queryParams(req: FastifyRequest): ChatQueryParams {
 
 /** The chat-message export API (spec §5.1): query with ql, page with cursors, purge. */
 export function chatMessageRoutes(app: FastifyInstance, s: Services): void {
-  const pub = s.config.publicUrl;
 
   const serve = async (req: FastifyRequest<{ Params: AppParams }>, reply: FastifyReply, purge: boolean) => {
     const a = await s.tenants.app(req.params.org, req.params.app, 'chatmessages');
@@ -35,7 +34,7 @@ export function chatMessageRoutes(app: FastifyInstance, s: Services): void {
     const page = await s.chatQuery.page(plan);
     if (purge) await s.store.deleteMessages(a.id, page.hits.map((h) => h.seq));
     const frame: PageFrame = {
-      action: purge ? 'delete' : 'get', app: a, params: paramsOf(req), uri: `${pub}/${a.orgName}/${a.name}/chatmessages`,
+      action: purge ? 'delete' : 'get', app: a, params: paramsOf(req), uri: `${s.config.publicUrl}/${a.orgName}/${a.name}/chatmessages`,
       startedAt: req.startedAt, cursor: page.cursor, watermark: page.watermark,
     };
     const body = plan.select.kind === 'all' || purge ? writeEntitiesPage(frame, page.hits) : writeListPage(frame, page.hits, plan.select);

@@ -20,6 +20,11 @@ function str(body: Record<string, unknown>, key: string): string {
   return v.trim();
 }
 
+/** The request's path, for the permission message (the route pattern would show `:org`). */
+function pathOf(req: FastifyRequest): string {
+  return req.url.split('?')[0]!;
+}
+
 /** The application entity of the management API. */
 function appEntity(a: AppRow): Record<string, unknown> {
   return {
@@ -31,7 +36,7 @@ function appEntity(a: AppRow): Record<string, unknown> {
 
 /** The Usergrid management API (spec §1.3): admin tokens, organizations, apps, credentials. */
 export function managementRoutes(app: FastifyInstance, s: Services): void {
-  const pub = s.config.publicUrl;
+  // Read s.config.publicUrl per request: with PORT=0 it only gets its real port once the server listens.
 
   app.post('/management/token', async (req) => s.tenants.managementToken(bodyObject(req)));
 
@@ -59,14 +64,14 @@ export function managementRoutes(app: FastifyInstance, s: Services): void {
 
       app.get<{ Params: { org: string } }>(base, async (req) => {
         const org = await s.tenants.org(req.params.org);
-        await s.tenants.requireOrgAdmin(await requirePrincipal(s, req, null, base), org);
+        await s.tenants.requireOrgAdmin(await requirePrincipal(s, req, null, pathOf(req)), org);
         const now = Date.now();
         return { action: 'get organization application', data: await s.tenants.appMap(org), timestamp: now, duration: now - req.startedAt };
       });
 
       app.post<{ Params: { org: string } }>(base, async (req) => {
         const org = await s.tenants.org(req.params.org);
-        await s.tenants.requireOrgAdmin(await requirePrincipal(s, req, null, base), org);
+        await s.tenants.requireOrgAdmin(await requirePrincipal(s, req, null, pathOf(req)), org);
         const b = bodyObject(req);
         const created = await s.tenants.createApp(org, str(b, 'name'), b.allow_open_registration === true);
         const now = Date.now();
@@ -79,14 +84,14 @@ export function managementRoutes(app: FastifyInstance, s: Services): void {
       const one = `${base}/:app`;
       app.get<{ Params: Params }>(one, async (req) => {
         const a = await s.tenants.app(req.params.org, req.params.app, '');
-        await s.tenants.requireOrgAdmin(await requirePrincipal(s, req, a, one), await s.tenants.org(a.orgName));
-        return envelope(req, pub, { action: 'get', app: a, entities: [appEntity(a)] });
+        await s.tenants.requireOrgAdmin(await requirePrincipal(s, req, a, pathOf(req)), await s.tenants.org(a.orgName));
+        return envelope(req, s.config.publicUrl, { action: 'get', app: a, entities: [appEntity(a)] });
       });
 
       const creds = `${one}/credentials`;
       const credentialsOf = async (req: FastifyRequest<{ Params: Params }>, regenerate: boolean) => {
         const a = await s.tenants.app(req.params.org, req.params.app, 'credentials');
-        await s.tenants.requireOrgAdmin(await requirePrincipal(s, req, a, creds), await s.tenants.org(a.orgName));
+        await s.tenants.requireOrgAdmin(await requirePrincipal(s, req, a, pathOf(req)), await s.tenants.org(a.orgName));
         const cur = regenerate ? await s.tenants.regenerateCredentials(a) : a;
         const now = Date.now();
         return {
@@ -104,7 +109,7 @@ export function managementRoutes(app: FastifyInstance, s: Services): void {
   app.get<{ Params: Params }>('/:org/:app', async (req) => {
     const a = await s.tenants.app(req.params.org, req.params.app, '');
     await requireAppAdmin(s, req, a, '/');
-    return envelope(req, pub, { action: 'get', app: a, path: '', entities: [appEntity(a)] });
+    return envelope(req, s.config.publicUrl, { action: 'get', app: a, path: '', entities: [appEntity(a)] });
   });
   app.put<{ Params: Params }>('/:org/:app', async (req) => {
     const a = await s.tenants.app(req.params.org, req.params.app, '');
@@ -113,6 +118,6 @@ export function managementRoutes(app: FastifyInstance, s: Services): void {
     const open = b.allow_open_registration ?? b.allowOpenRegistration;
     if (typeof open !== 'boolean') throw errors.illegalArgument('allow_open_registration must be true or false');
     const updated = await s.store.setOpenRegistration(a.id, open);
-    return envelope(req, pub, { action: 'put', app: updated, path: '', entities: [appEntity(updated)] });
+    return envelope(req, s.config.publicUrl, { action: 'put', app: updated, path: '', entities: [appEntity(updated)] });
   });
 }

@@ -14,7 +14,6 @@ function truthy(v: unknown): boolean {
 
 /** Sending messages (spec §4.1, and the pre-2014 routes of §4.2). */
 export function messageRoutes(app: FastifyInstance, s: Services): void {
-  const pub = s.config.publicUrl;
   const limits = { bodyLimit: s.config.messageMaxBytes };
 
   app.post<{ Params: AppParams }>('/:org/:app/messages', limits, async (req) => {
@@ -24,7 +23,7 @@ export function messageRoutes(app: FastifyInstance, s: Services): void {
     const useMsgId = truthy((req.query as Record<string, unknown>).useMsgId);
     const data: Record<string, string> = {};
     for (const [target, msgId] of sent) data[target] = useMsgId ? msgId : 'success';
-    return envelope(req, pub, { action: 'post', app: a, path: '/messages', entities: [], data });
+    return envelope(req, s.config.publicUrl, { action: 'post', app: a, path: '/messages', entities: [], data });
   });
 
   // Before 2014-07-10 messages went to one user or group at a time, with type "text".
@@ -39,7 +38,7 @@ export function messageRoutes(app: FastifyInstance, s: Services): void {
       const msg = 'msg' in raw && typeof raw.msg === 'object' ? raw.msg : raw;
       const from = typeof raw.from === 'string' && raw.from !== '' ? raw.from : 'admin';
       await s.messages.send(a, { targetType, targets: [target], body: parseBody(msg), from, ext: undefined });
-      return envelope(req, pub, { action: 'post', app: a, entities: [], data: [{ result_code: 200, result_content: { result: 'ok' } }] });
+      return envelope(req, s.config.publicUrl, { action: 'post', app: a, entities: [], data: [{ result_code: 200, result_content: { result: 'ok' } }] });
     };
   app.post('/:org/:app/users/:username/messages', limits, legacy('users', 'username'));
   app.post('/:org/:app/groups/:group/messages', limits, legacy('chatgroups', 'group'));

@@ -23,7 +23,7 @@ function objectBody(req: FastifyRequest): Record<string, unknown> {
 
 /** IM users (spec §2): register, list, get, update, delete, passwords, status. */
 export function userRoutes(app: FastifyInstance, s: Services): void {
-  const pub = s.config.publicUrl;
+  // Read s.config.publicUrl per request: with PORT=0 it only gets its real port once the server listens.
   const appOf = (p: AppParams, rest: string): Promise<AppRow> => s.tenants.app(p.org, p.app, rest);
 
   app.post<{ Params: AppParams }>('/:org/:app/users', async (req) => {
@@ -35,48 +35,49 @@ export function userRoutes(app: FastifyInstance, s: Services): void {
       await requireAppAdmin(s, req, a, '/users');
     }
     const users = await s.users.register(a, req.body);
-    return envelope(req, pub, { action: 'post', app: a, path: '/users', entities: users.map(userEntity), ...(batch ? { data: [] } : {}) });
+    return envelope(req, s.config.publicUrl, { action: 'post', app: a, path: '/users', entities: users.map(userEntity), ...(batch ? { data: [] } : {}) });
   });
 
   app.get<{ Params: AppParams }>('/:org/:app/users', async (req) => {
     const a = await appOf(req.params, 'users');
     await requireAppAdmin(s, req, a, '/users');
     const { users, cursor } = await s.users.list(a, page(req, 10, 100));
-    return envelope(req, pub, { action: 'get', app: a, path: '/users', entities: users.map(userEntity), cursor, count: users.length });
+    return envelope(req, s.config.publicUrl, { action: 'get', app: a, path: '/users', entities: users.map(userEntity), cursor, count: users.length });
   });
 
   app.delete<{ Params: AppParams }>('/:org/:app/users', async (req) => {
     const a = await appOf(req.params, 'users');
     await requireAppAdmin(s, req, a, '/users');
     const { users, cursor } = await s.users.deleteOldest(a, page(req, 10, 1000));
-    return envelope(req, pub, { action: 'delete', app: a, path: '/users', entities: users.map(userEntity), cursor, count: users.length });
+    return envelope(req, s.config.publicUrl, { action: 'delete', app: a, path: '/users', entities: users.map(userEntity), cursor, count: users.length });
   });
 
   app.get<{ Params: UserParams }>('/:org/:app/users/:username', async (req) => {
     const a = await appOf(req.params, `users/${req.params.username}`);
     await requireAdminOrSelf(s, req, a, req.params.username, '/users');
     const u = await s.users.get(a, req.params.username);
-    return envelope(req, pub, { action: 'get', app: a, path: '/users', entities: [userEntity(u)], count: 1 });
+    return envelope(req, s.config.publicUrl, { action: 'get', app: a, path: '/users', entities: [userEntity(u)], count: 1 });
   });
 
   app.put<{ Params: UserParams }>('/:org/:app/users/:username', async (req) => {
     const a = await appOf(req.params, `users/${req.params.username}`);
     await requireAdminOrSelf(s, req, a, req.params.username, '/users');
     const u = await s.users.update(a, req.params.username, req.body);
-    return envelope(req, pub, { action: 'put', app: a, path: '/users', entities: [userEntity(u)] });
+    return envelope(req, s.config.publicUrl, { action: 'put', app: a, path: '/users', entities: [userEntity(u)] });
   });
 
   app.delete<{ Params: UserParams }>('/:org/:app/users/:username', async (req) => {
     const a = await appOf(req.params, `users/${req.params.username}`);
     await requireAppAdmin(s, req, a, '/users');
     const u = await s.users.delete(a, req.params.username);
-    return envelope(req, pub, { action: 'delete', app: a, path: '/users', entities: [userEntity(u)] });
+    return envelope(req, s.config.publicUrl, { action: 'delete', app: a, path: '/users', entities: [userEntity(u)] });
   });
 
   app.put<{ Params: UserParams }>('/:org/:app/users/:username/password', async (req) => {
     const a = await appOf(req.params, `users/${req.params.username}/password`);
     const self = await requireAdminOrSelf(s, req, a, req.params.username, '/users');
-    await s.users.resetPassword(a, req.params.username, objectBody(req), self);
+    // No body at all is a missing newpassword, not a malformed request.
+    await s.users.resetPassword(a, req.params.username, req.body === undefined ? {} : objectBody(req), self);
     const now = Date.now();
     return { action: 'set user password', timestamp: now, duration: now - req.startedAt };
   });
@@ -86,6 +87,6 @@ export function userRoutes(app: FastifyInstance, s: Services): void {
     await requireAppAdmin(s, req, a, '/users');
     const u = await s.users.get(a, req.params.username);
     // No real-time connections exist yet, so every user is offline.
-    return envelope(req, pub, { action: 'get', app: a, entities: [], data: { [u.username]: 'offline' } });
+    return envelope(req, s.config.publicUrl, { action: 'get', app: a, entities: [], data: { [u.username]: 'offline' } });
   });
 }
