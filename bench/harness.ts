@@ -32,9 +32,13 @@ function freePort(): Promise<number> {
   });
 }
 
-/** Starts `chatvault serve` on a free port and waits until /status answers. */
+/** Starts `chatvault serve` on a fresh data folder (removed at stop). */
 export async function startServer(env: Record<string, string> = {}): Promise<BenchServer> {
-  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'cv-bench-'));
+  return startServerOn(fs.mkdtempSync(path.join(os.tmpdir(), 'cv-bench-')), env, true);
+}
+
+/** Starts `chatvault serve` on a free port over a data folder and waits until /status answers. */
+export async function startServerOn(dataDir: string, env: Record<string, string> = {}, removeAtStop = false): Promise<BenchServer> {
   const port = await freePort();
   let out = '';
   const proc = spawn(process.execPath, [CLI, 'serve'], {
@@ -59,7 +63,7 @@ export async function startServer(env: Record<string, string> = {}): Promise<Ben
     stop: () =>
       new Promise<void>((resolve) => {
         proc.once('exit', () => {
-          fs.rmSync(dataDir, { recursive: true, force: true });
+          if (removeAtStop) fs.rmSync(dataDir, { recursive: true, force: true });
           resolve();
         });
         proc.kill('SIGTERM');

@@ -1,18 +1,27 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { machine, RESULTS, type ScenarioResult } from './harness.js';
+import { exportWalk } from './scenarios/export-walk.js';
 import { sendMessages } from './scenarios/send-messages.js';
+
+function numberFlag(name: string): number | undefined {
+  const i = process.argv.indexOf(name);
+  return i >= 0 ? Number(process.argv[i + 1]) : undefined;
+}
 
 const SCENARIOS: Record<string, (seconds: number) => Promise<ScenarioResult>> = {
   'send-messages': sendMessages,
+  'export-walk': (s) => exportWalk(s, { messages: numberFlag('--messages'), bigMessages: numberFlag('--big-messages') }),
 };
 
-/** `npm run bench [-- scenario ...] [--seconds N]`: runs scenarios, writes bench/results/. */
+/**
+ * `npm run bench [-- scenario ...] [--seconds N] [--messages N] [--big-messages N]`: runs the
+ * scenarios (all by default), writes bench/results/<scenario>.json and bench/results/README.md.
+ */
 async function main(): Promise<void> {
   const args = process.argv.slice(2);
-  const si = args.indexOf('--seconds');
-  const seconds = si >= 0 ? Number(args[si + 1]) : 10;
-  const names = args.filter((a, i) => !a.startsWith('--') && (si < 0 || i !== si + 1));
+  const seconds = numberFlag('--seconds') ?? 10;
+  const names = args.filter((a, i) => !a.startsWith('--') && !(i > 0 && args[i - 1]!.startsWith('--')));
   const chosen = names.length > 0 ? names : Object.keys(SCENARIOS);
   fs.mkdirSync(RESULTS, { recursive: true });
   const at = new Date().toISOString();

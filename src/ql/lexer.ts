@@ -196,14 +196,17 @@ export function tokenize(ql: string): Token[] {
     const next = ql.charCodeAt(i + 1);
     if (isSpace(c)) {
       i++;
+      continue;
+    }
+    // UUIDs go before identifiers and numbers so `abcdef01-...` and `12345678-...` stay whole.
+    const uuidEnd = isHex(c) ? matchUuid(ql, i) : -1;
+    if (uuidEnd >= 0) {
+      const text = ql.slice(i, uuidEnd);
+      out.push({ kind: 'uuid', value: text.toLowerCase(), start: i, end: uuidEnd, text });
+      i = uuidEnd;
     } else if (c === 39) {
       const { value, end } = scanString(ql, i);
       out.push({ kind: 'string', value, start: i, end, text: ql.slice(i, end) });
-      i = end;
-    } else if (isHex(c) && matchUuid(ql, i) >= 0) {
-      const end = matchUuid(ql, i);
-      const text = ql.slice(i, end);
-      out.push({ kind: 'uuid', value: text.toLowerCase(), start: i, end, text });
       i = end;
     } else if (isIdentStart(c)) {
       const t = scanWord(ql, i);

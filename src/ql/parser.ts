@@ -89,14 +89,10 @@ class Parser {
 
   parseQuery(): Query {
     let select: Selection = { kind: 'all' };
-    if (this.isSym('select')) {
-      this.advance();
-      select = this.selection();
-    }
+    if (this.accept('select')) select = this.selection();
 
     let where: QlExpr | null = null;
-    if (this.isSym('where')) {
-      this.advance();
+    if (this.accept('where')) {
       where = this.expr().e;
     } else {
       // Usergrid makes `where` optional (`select * a = 1`), so an expression may start here.
@@ -106,8 +102,7 @@ class Parser {
     }
 
     const orderBy: SortKey[] = [];
-    if (this.isSym('order by')) {
-      this.advance();
+    if (this.accept('order by')) {
       do {
         const t = this.peek();
         const field = this.ident();
@@ -122,10 +117,9 @@ class Parser {
 
     let limit: number | null = null;
     if (this.atTrailingLimit()) {
-      const n = this.peek(1);
+      this.advance();
+      const n = this.advance();
       if (n.kind === 'int') limit = Number(n.value);
-      this.advance();
-      this.advance();
     }
 
     const rest = this.peek();

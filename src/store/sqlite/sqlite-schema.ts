@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type Database from 'better-sqlite3';
 
 /**
@@ -87,6 +88,11 @@ const MIGRATIONS: string[] = [
   CREATE VIRTUAL TABLE messages_geo USING rtree(id, min_lat, max_lat, min_lng, max_lng);
   `,
 ];
+
+/** The schema version this build writes. */
+export const SCHEMA_VERSION = MIGRATIONS.length;
+/** A short fingerprint of the schema text (bench data sets are cached per fingerprint). */
+export const SCHEMA_FINGERPRINT = createHash('sha256').update(MIGRATIONS.join('\n')).digest('hex').slice(0, 10);
 
 /** Brings the database to the newest schema version inside one transaction per step. */
 export function migrate(db: Database.Database): { from: number; to: number } {

@@ -90,6 +90,10 @@ export class SqliteStore implements Store {
     this.db.pragma('synchronous = FULL');
     this.db.pragma('foreign_keys = ON');
     this.db.pragma('busy_timeout = 5000');
+    // Index pages of a large message table must stay in memory for inserts and keyset pages
+    // to be fast: 128 MiB of page cache, and reads through mmap.
+    this.db.pragma('cache_size = -131072');
+    this.db.pragma('mmap_size = 1073741824');
     migrate(this.db);
     this.registerFunctions();
     this.stmts = this.prepare();
