@@ -8,6 +8,9 @@ import type { AppRow, MessageHit, MessageSortKey, Store } from '../store/store.j
 
 export const DEFAULT_LIMIT = 10;
 export const MAX_LIMIT = 1000;
+const READ_AHEAD_MIN_LIMIT = 200;
+const READ_AHEAD_TTL_MS = 30_000;
+const READ_AHEAD_MAX = 32;
 
 /** The parameters of a chat-message query as a request gives them. */
 export interface ChatQueryParams {
@@ -117,16 +120,60 @@ export class ChatQueryEngine {
 
   /** Reads one page of the plan; the cursor is present only when more messages match. */
   async page(plan: ChatQueryPlan): Promise<ChatPage> {
-    const rows = await this.store.findMessages({
+    const rows = await ((plan.after ? this.takeReadAhead(plan) : undefined) ?? this.fetch(plan));
+    const hits = rows.slice(0, plan.limit);
+    const last = hits[hits.length - 1];
+    let cursor: string | undefined;
+    if (rows.length > plan.limit && last) {
+      cursor = this.cursors.encode(plan.scope, { h: plan.maxSeq.toString(), k: last.keys, s: last.seq.toString() } satisfies CursorPosition, hashPrefix(plan.orderBy));
+      if (plan.limit >= READ_AHEAD_MIN_LIMIT) this.scheduleReadAhead({ ...plan, after: { keys: last.keys, seq: last.seq } });
+    }
+    return { hits, cursor, watermark: this.watermark(plan.app, plan.maxSeq) };
+  }
+
+  /** Reads one page and deletes its messages (`DELETE /chatmessages`). */
+  async purge(plan: ChatQueryPlan): Promise<ChatPage> {
+    const page = await this.page(plan);
+    await this.store.deleteMessages(plan.app.id, page.hits.map((h) => h.seq));
+    // Pages read ahead may hold purged messages.
+    this.readAhead.clear();
+    return page;
+  }
+
+  private fetch(plan: ChatQueryPlan): Promise<MessageHit[]> {
+    return this.store.findMessages({
       appId: plan.app.id, where: plan.where, orderBy: plan.orderBy, near: plan.near, after: plan.after,
       minSeq: plan.minSeq, maxSeq: plan.maxSeq, limit: plan.limit + 1,
     });
-    const hits = rows.slice(0, plan.limit);
-    const last = hits[hits.length - 1];
-    const cursor = rows.length > plan.limit && last
-      ? this.cursors.encode(plan.scope, { h: plan.maxSeq.toString(), k: last.keys, s: last.seq.toString() } satisfies CursorPosition, hashPrefix(plan.orderBy))
-      : undefined;
-    return { hits, cursor, watermark: this.watermark(plan.app, plan.maxSeq) };
+  }
+
+  // Read-ahead: a bulk walker parses one page while we could already be reading the next. After
+  // answering a large page, the next one is fetched in the background and kept briefly. The walk's
+  // set is frozen by its high-water mark, so a page read ahead is the page the cursor will ask for
+  // (purges clear them).
+  private readonly readAhead = new Map<string, { rows: Promise<MessageHit[]>; at: number }>();
+
+  private readAheadKey(plan: ChatQueryPlan): string {
+    return `${plan.scope}\0${plan.maxSeq}\0${plan.limit}\0${plan.after?.seq}\0${JSON.stringify(plan.after?.keys)}`;
+  }
+
+  private takeReadAhead(plan: ChatQueryPlan): Promise<MessageHit[]> | undefined {
+    const key = this.readAheadKey(plan);
+    const hit = this.readAhead.get(key);
+    if (!hit) return undefined;
+    this.readAhead.delete(key);
+    return Date.now() - hit.at < READ_AHEAD_TTL_MS ? hit.rows : undefined;
+  }
+
+  private scheduleReadAhead(next: ChatQueryPlan): void {
+    setImmediate(() => {
+      const now = Date.now();
+      for (const [k, v] of this.readAhead) if (now - v.at >= READ_AHEAD_TTL_MS || this.readAhead.size >= READ_AHEAD_MAX) this.readAhead.delete(k);
+      const rows = this.fetch(next);
+      // A failed read-ahead is simply not used; the request will read the page itself.
+      rows.catch(() => this.readAhead.delete(this.readAheadKey(next)));
+      this.readAhead.set(this.readAheadKey(next), { rows, at: now });
+    });
   }
 
   /** The opaque watermark token of a high-water mark. */

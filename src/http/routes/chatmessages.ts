@@ -31,8 +31,7 @@ export function chatMessageRoutes(app: FastifyInstance, s: Services): void {
     const a = await s.tenants.app(req.params.org, req.params.app, 'chatmessages');
     await requireAppAdmin(s, req, a, '/chatmessages');
     const plan = await s.chatQuery.plan(a, queryParams(req));
-    const page = await s.chatQuery.page(plan);
-    if (purge) await s.store.deleteMessages(a.id, page.hits.map((h) => h.seq));
+    const page = purge ? await s.chatQuery.purge(plan) : await s.chatQuery.page(plan);
     const frame: PageFrame = {
       action: purge ? 'delete' : 'get', app: a, params: paramsOf(req), uri: `${s.config.publicUrl}/${a.orgName}/${a.name}/chatmessages`,
       startedAt: req.startedAt, cursor: page.cursor, watermark: page.watermark,

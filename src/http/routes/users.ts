@@ -52,26 +52,30 @@ export function userRoutes(app: FastifyInstance, s: Services): void {
     return envelope(req, s.config.publicUrl, { action: 'delete', app: a, path: '/users', entities: users.map(userEntity), cursor, count: users.length });
   });
 
-  app.get<{ Params: UserParams }>('/:org/:app/users/:username', async (req) => {
-    const a = await appOf(req.params, `users/${req.params.username}`);
-    await requireAdminOrSelf(s, req, a, req.params.username, '/users');
-    const u = await s.users.get(a, req.params.username);
-    return envelope(req, s.config.publicUrl, { action: 'get', app: a, path: '/users', entities: [userEntity(u)], count: 1 });
-  });
+  // Usergrid also answered one entity under the singular type (`/user/{id}`), as its SDK's
+  // entity save/reload/remove address it.
+  for (const one of ['/:org/:app/users/:username', '/:org/:app/user/:username']) {
+    app.get<{ Params: UserParams }>(one, async (req) => {
+      const a = await appOf(req.params, `users/${req.params.username}`);
+      await requireAdminOrSelf(s, req, a, req.params.username, '/users');
+      const u = await s.users.get(a, req.params.username);
+      return envelope(req, s.config.publicUrl, { action: 'get', app: a, path: '/users', entities: [userEntity(u)], count: 1 });
+    });
 
-  app.put<{ Params: UserParams }>('/:org/:app/users/:username', async (req) => {
-    const a = await appOf(req.params, `users/${req.params.username}`);
-    await requireAdminOrSelf(s, req, a, req.params.username, '/users');
-    const u = await s.users.update(a, req.params.username, req.body);
-    return envelope(req, s.config.publicUrl, { action: 'put', app: a, path: '/users', entities: [userEntity(u)] });
-  });
+    app.put<{ Params: UserParams }>(one, async (req) => {
+      const a = await appOf(req.params, `users/${req.params.username}`);
+      await requireAdminOrSelf(s, req, a, req.params.username, '/users');
+      const u = await s.users.update(a, req.params.username, req.body);
+      return envelope(req, s.config.publicUrl, { action: 'put', app: a, path: '/users', entities: [userEntity(u)] });
+    });
 
-  app.delete<{ Params: UserParams }>('/:org/:app/users/:username', async (req) => {
-    const a = await appOf(req.params, `users/${req.params.username}`);
-    await requireAppAdmin(s, req, a, '/users');
-    const u = await s.users.delete(a, req.params.username);
-    return envelope(req, s.config.publicUrl, { action: 'delete', app: a, path: '/users', entities: [userEntity(u)] });
-  });
+    app.delete<{ Params: UserParams }>(one, async (req) => {
+      const a = await appOf(req.params, `users/${req.params.username}`);
+      await requireAppAdmin(s, req, a, '/users');
+      const u = await s.users.delete(a, req.params.username);
+      return envelope(req, s.config.publicUrl, { action: 'delete', app: a, path: '/users', entities: [userEntity(u)] });
+    });
+  }
 
   app.put<{ Params: UserParams }>('/:org/:app/users/:username/password', async (req) => {
     const a = await appOf(req.params, `users/${req.params.username}/password`);
