@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { machine, RESULTS, type ScenarioResult } from './harness.js';
+import { exportStream } from './scenarios/export-stream.js';
 import { exportWalk } from './scenarios/export-walk.js';
 import { sendMessages } from './scenarios/send-messages.js';
 
@@ -12,7 +13,18 @@ function numberFlag(name: string): number | undefined {
 const SCENARIOS: Record<string, (seconds: number) => Promise<ScenarioResult>> = {
   'send-messages': sendMessages,
   'export-walk': (s) => exportWalk(s, { messages: numberFlag('--messages'), bigMessages: numberFlag('--big-messages') }),
+  'export-stream': (s) => exportStream(s, { messages: numberFlag('--messages'), bigMessages: numberFlag('--big-messages'), pagedPerSecond: previous('export-walk') }),
 };
+
+/** The HTTP walk rate of an earlier scenario in this results folder, to compare against. */
+function previous(name: string): number | undefined {
+  try {
+    const r = JSON.parse(fs.readFileSync(path.join(RESULTS, `${name}.json`), 'utf8')) as { result?: { perSecond?: number } };
+    return r.result?.perSecond;
+  } catch {
+    return undefined;
+  }
+}
 
 /**
  * `npm run bench [-- scenario ...] [--seconds N] [--messages N] [--big-messages N]`: runs the

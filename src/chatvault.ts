@@ -21,6 +21,9 @@ export interface Chatvault {
 /** Lines shown once to the person starting a new server (first-start credentials). */
 export type Announce = (lines: string[]) => void;
 
+// Longest a stop waits for requests still being received or answered.
+const CLOSE_GRACE_MS = 5000;
+
 /** Opens the store chosen by the configuration. */
 export function openStore(config: Config): Store {
   return new SqliteStore(path.join(config.dataDir, 'chatvault.db'), config.groupCommitMax);
@@ -84,7 +87,17 @@ export async function startChatvault(config: Config, announce?: Announce): Promi
     url: `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`,
     port,
     async close() {
-      await http.close();
+      // Keep-alive connections that were busy when the stop began go idle later, and a client may
+      // hold one open for the whole keep-alive timeout (72 s): close them as they go idle, and cut
+      // whatever is still open after a grace period, so a stop never waits on a client.
+      const sweep = setInterval(() => http.server.closeIdleConnections(), 100);
+      const cut = setTimeout(() => http.server.closeAllConnections(), CLOSE_GRACE_MS);
+      try {
+        await http.close();
+      } finally {
+        clearInterval(sweep);
+        clearTimeout(cut);
+      }
       await services.store.close();
     },
   };

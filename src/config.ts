@@ -11,8 +11,11 @@ export interface Config {
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   messageMaxBytes: number;
   bodyMaxBytes: number;
+  fileMaxBytes: number;
   groupCommitMax: number;
   demoApp: boolean;
+  archiveTz: string;
+  archiveLinkTtlSeconds: number;
 }
 
 /** A setting as the README's configuration table describes it. */
@@ -66,7 +69,7 @@ const SETTINGS = [
   },
   {
     key: 'dataDir', env: 'DATA_DIR', flag: '--data-dir', default: './data',
-    description: 'Folder of the embedded SQLite database (created when missing).',
+    description: 'Folder of the embedded SQLite database and of uploaded chat files (`files/`); created when missing.',
     parse: (raw) => {
       const v = (raw ?? './data').trim();
       if (v === '') throw new ConfigError('DATA_DIR', 'must not be empty');
@@ -126,6 +129,11 @@ const SETTINGS = [
     parse: intIn('BODY_MAX_BYTES', 1024, 256 * 1024 * 1024, 1048576),
   },
   {
+    key: 'fileMaxBytes', env: 'FILE_MAX_BYTES', flag: '--file-max-bytes', default: '10485760',
+    description: 'Largest chat file upload (`POST /chatfiles`); larger files get 413 and nothing is kept (Easemob allowed 10 MB).',
+    parse: intIn('FILE_MAX_BYTES', 1, 4 * 1024 * 1024 * 1024, 10485760),
+  },
+  {
     key: 'groupCommitMax', env: 'GROUP_COMMIT_MAX', flag: '--group-commit-max', default: '256',
     description: 'Most writes committed together in one fsync\'d transaction.',
     parse: intIn('GROUP_COMMIT_MAX', 1, 100000, 256),
@@ -139,6 +147,20 @@ const SETTINGS = [
       if (['0', 'false', 'no', 'off'].includes(v)) return false;
       throw new ConfigError('CHATVAULT_DEMO', `expected true or false, got '${raw}'`);
     },
+  },
+  {
+    key: 'archiveTz', env: 'ARCHIVE_TZ', flag: '--archive-tz', default: '+00:00',
+    description: 'Time zone in which `GET /chatmessages/{YYYYMMDDHH}` reads the hour when the request has no `tz` (`+08:00` is Beijing, as old Easemob clients assumed).',
+    parse: (raw) => {
+      const v = (raw ?? '+00:00').trim();
+      if (!/^(Z|UTC|[+-]\d{2}:?\d{2})$/i.test(v)) throw new ConfigError('ARCHIVE_TZ', `expected an offset such as +08:00, got '${raw}'`);
+      return v;
+    },
+  },
+  {
+    key: 'archiveLinkTtlSeconds', env: 'ARCHIVE_LINK_TTL', flag: '--archive-link-ttl', default: '1800',
+    description: 'Seconds an hourly-archive download link stays valid.',
+    parse: intIn('ARCHIVE_LINK_TTL', 1, 7 * 86400, 1800),
   },
 ] satisfies Setting<keyof Config>[];
 

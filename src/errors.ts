@@ -27,6 +27,7 @@ const EXCEPTIONS: Record<string, string> = {
   entity_not_found: `${UG}.persistence.exceptions.EntityNotFoundException`,
   expired_token: `${UG}.rest.exceptions.SecurityException`,
   auth_bad_access_token: `${UG}.rest.exceptions.SecurityException`,
+  auth_unactivated_appuser: `${UG}.rest.exceptions.SecurityException`,
   unauthorized: 'org.apache.shiro.authz.UnauthorizedException',
   query_parse: `${UG}.persistence.exceptions.QueryParseException`,
   query_token: `${UG}.persistence.exceptions.QueryTokenException`,
@@ -49,6 +50,8 @@ export const errors = {
   illegalArgument: (d: string) => new ApiError(400, 'illegal_argument', d),
   jsonParse: (d: string) => new ApiError(400, 'json_parse', d),
   notFound: () => new ApiError(404, 'service_resource_not_found', 'Service resource not found'),
+  /** A group or chat room rule refused the operation (spec §3.2). */
+  forbiddenOp: (d: string) => new ApiError(403, 'forbidden_op', d),
   appNotFound: (org: string, app: string, rest: string) =>
     new ApiError(404, 'organization_application_not_found', `Could not find application for ${org}/${app} from URI: ${org}/${app}/${rest}`),
   orgNotFound: (org: string) => new ApiError(404, 'organization_application_not_found', `Could not find organization for ${org}`),
@@ -58,6 +61,8 @@ export const errors = {
   noPermission: (verb: string, appUuid: string, path: string) =>
     new ApiError(401, 'unauthorized', `Subject does not have permission [applications:${verb}:${appUuid}:${path}]`),
   unauthorized: (d: string) => new ApiError(401, 'unauthorized', d),
+  /** A deactivated IM user's token or password grant (OAuth form at the token endpoint). */
+  deactivatedUser: (name: string, oauth = false) => new ApiError(401, 'auth_unactivated_appuser', `user ${name} is deactivated`, undefined, oauth),
   invalidGrant: (d: string) => new ApiError(400, 'invalid_grant', d, undefined, true),
   tooLarge: () => new ApiError(413, 'Request Entity Too Large', 'Request Entity Too Large', undefined),
   duplicateUser: (appUuid: string, name: string) =>

@@ -40,7 +40,7 @@ function percentile(xs: number[], p: number): number {
 const r2 = (n: number) => Math.round(n * 100) / 100;
 
 /** (b): the whole walk in this process, on the store and the page writer, no HTTP. */
-async function walkInProcess(data: SeededData, ql: string): Promise<{ messages: number; seconds: number; perSecond: number }> {
+export async function walkInProcess(data: SeededData, ql: string): Promise<{ messages: number; seconds: number; perSecond: number }> {
   const store = new SqliteStore(path.join(data.dataDir, 'chatvault.db'));
   await store.open();
   try {

@@ -1,10 +1,12 @@
 import { errors } from '../errors.js';
-import type { AppRow, NewMessage, Store } from '../store/store.js';
+import type { AppRow, GroupKind, NewMessage, Store } from '../store/store.js';
 import { uuidV1, type MsgIdGenerator } from '../util/ids.js';
+import type { GroupService } from './groups.js';
 
 export type ChatType = NewMessage['chatType'];
 export type TargetType = 'users' | 'chatgroups' | 'chatrooms';
 const CHAT_TYPES: Record<TargetType, ChatType> = { users: 'chat', chatgroups: 'groupchat', chatrooms: 'chatroom' };
+const GROUP_KINDS: Partial<Record<TargetType, GroupKind>> = { chatgroups: 'group', chatrooms: 'room' };
 export const MAX_TARGETS = 600;
 const MAX_CONTENT_BYTES = 4096;
 
@@ -85,7 +87,8 @@ export function parseBody(raw: unknown, topLevelSize?: unknown): Json {
   if (body.type === 'text') body.type = 'txt';
   const type = body.type;
   if (typeof type !== 'string') throw errors.illegalArgument('msg.type must be provided');
-  const rule = BODY_RULES[type];
+  // Own keys only: a type such as "constructor" or "__proto__" must not find Object.prototype members.
+  const rule = Object.hasOwn(BODY_RULES, type) ? BODY_RULES[type] : undefined;
   if (!rule) throw errors.illegalArgument(`msg.type can only be one of ${Object.keys(BODY_RULES).join(', ')}`);
   // Some clients put an image's size next to msg instead of inside it.
   if (type === 'img' && body.size === undefined && isObject(topLevelSize)) body.size = topLevelSize;
@@ -107,6 +110,11 @@ export function parseSend(raw: unknown): SendRequest {
   if (!t.every((x): x is string => typeof x === 'string' && x !== '' && x.length <= 64)) {
     throw errors.illegalArgument('every target must be a non-empty string of at most 64 characters');
   }
+  // One message per distinct target (ids are case-insensitive): the answer has one key per target,
+  // so a repeated target would store a message the client never learns about.
+  const byKey = new Map<string, string>();
+  for (const x of t) if (!byKey.has(x.toLowerCase())) byKey.set(x.toLowerCase(), x);
+  const targets = [...byKey.values()];
   const from = raw.from === undefined || raw.from === null ? 'admin' : raw.from;
   if (typeof from !== 'string') throw errors.illegalArgument('from must be a string');
   if (from === '') throw errors.illegalArgument("from can't be empty");
@@ -117,7 +125,7 @@ export function parseSend(raw: unknown): SendRequest {
   if (Buffer.byteLength(JSON.stringify(body)) + (ext ? Buffer.byteLength(JSON.stringify(ext)) : 0) > MAX_CONTENT_BYTES) {
     throw errors.illegalArgument('message is too large');
   }
-  return { targetType: tt, targets: t, body, from, ext };
+  return { targetType: tt, targets, body, from, ext };
 }
 
 function finite(v: unknown): number | null {
@@ -178,10 +186,16 @@ export function buildMessage(appId: number, m: MessageSpec): NewMessage {
 
 /** Sending and storing chat messages. */
 export class MessageService {
-  constructor(private readonly store: Store, private readonly ids: MsgIdGenerator) {}
+  constructor(private readonly store: Store, private readonly ids: MsgIdGenerator, private readonly groups: GroupService) {}
 
   /** Stores one message per target; resolves once all are durable, with each target's msg_id. */
   async send(app: AppRow, req: SendRequest): Promise<Map<string, string>> {
+    // `from` need not be a user (admin sends as anyone), but a deactivated user may not send.
+    const sender = await this.store.getUser(app.id, req.from);
+    if (sender && !sender.activated) throw errors.forbiddenOp(`user ${sender.username} is deactivated and cannot send messages`);
+    // Users need not exist (spec §10.2), but a group or room does: 404 otherwise.
+    const kind = GROUP_KINDS[req.targetType];
+    if (kind) await this.groups.requireExisting(app, kind, req.targets);
     const now = Date.now();
     const chatType = CHAT_TYPES[req.targetType];
     const rows = req.targets.map((to) =>

@@ -93,6 +93,8 @@ export class TokenService {
       case 'user': {
         const user = await this.store.getUserById(c.subject);
         if (!user || user.pwGen !== c.gen) throw errors.unknownToken();
+        // Deactivation suspends the user's tokens; they work again once it is activated.
+        if (!user.activated) throw errors.deactivatedUser(user.username);
         const app = await this.store.getAppById(user.appId);
         if (!app) throw errors.unknownToken();
         return { kind: 'user', user, app };

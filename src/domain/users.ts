@@ -37,6 +37,8 @@ export class UserService {
     private readonly tokens: TokenService,
     private readonly cursors: CursorCodec,
     private readonly ttl: number,
+    /** Runs before users are deleted, with their ids: deletes what they own (groups, rooms). */
+    private readonly beforeDelete: (userIds: number[]) => Promise<void> = async () => {},
   ) {}
 
   /** Registers one user or a batch (all-or-nothing). */
@@ -73,7 +75,7 @@ export class UserService {
     const password = typeof body.password === 'string' ? body.password : '';
     const user = username ? await this.store.getUser(app.id, username) : null;
     if (!user || !(await verifyPassword(password, user.passwordHash))) throw errors.invalidGrant('invalid username or password');
-    if (!user.activated) throw new ApiError(401, 'auth_unactivated_appuser', `user ${user.username} is deactivated`, undefined, true);
+    if (!user.activated) throw errors.deactivatedUser(user.username, true);
     return { access_token: this.tokens.issue('user', user.id, user.pwGen, ttl), expires_in: ttl, user: userEntity(user) };
   }
 
@@ -94,7 +96,7 @@ export class UserService {
   /** Deletes one user. */
   async delete(app: AppRow, nameOrUuid: string): Promise<UserRow> {
     const u = await this.get(app, nameOrUuid);
-    const [deleted] = await this.store.deleteUsers([u.id]);
+    const [deleted] = await this.remove([u.id]);
     if (!deleted) throw errors.notFound();
     return deleted;
   }
@@ -104,7 +106,12 @@ export class UserService {
     const after = page.cursor ? this.position(app, page.cursor) : null;
     const rows = await this.store.listUsers(app.id, after, page.limit + 1);
     const { users, cursor } = this.paged(app, rows, page.limit);
-    return { users: await this.store.deleteUsers(users.map((u) => u.id)), cursor };
+    return { users: await this.remove(users.map((u) => u.id)), cursor };
+  }
+
+  private async remove(userIds: number[]): Promise<UserRow[]> {
+    await this.beforeDelete(userIds);
+    return this.store.deleteUsers(userIds);
   }
 
   /** Sets a new password; a user acting on itself must also give the old one. */
@@ -133,6 +140,30 @@ export class UserService {
       else props[k] = checkProperty(k, v);
     }
     return this.store.updateUser(u.id, { properties: props, modified: Date.now() });
+  }
+
+  /** Deactivates or activates a user: deactivated, it cannot log in or send, and its tokens are refused. */
+  async setActivated(app: AppRow, nameOrUuid: string, activated: boolean): Promise<UserRow> {
+    const u = await this.get(app, nameOrUuid);
+    if (u.activated === activated) return u;
+    return this.store.updateUser(u.id, { activated, modified: Date.now() });
+  }
+
+  /**
+   * How many messages wait for the user. Nothing is delivered until real-time delivery exists,
+   * so that is every one-to-one message addressed to it.
+   */
+  async offlineMessageCount(app: AppRow, nameOrUuid: string): Promise<{ user: UserRow; count: number }> {
+    const user = await this.get(app, nameOrUuid);
+    return { user, count: await this.store.countMessagesTo(app.id, user.username) };
+  }
+
+  /** Delivery state of a one-to-one message addressed to the user; 404 for any other msg_id. */
+  async offlineMessageStatus(app: AppRow, nameOrUuid: string, msgId: string): Promise<'delivered' | 'undelivered'> {
+    const user = await this.get(app, nameOrUuid);
+    const to = await this.store.messageAddress(app.id, msgId);
+    if (!to || to.chatType !== 'chat' || to.to.toLowerCase() !== user.username.toLowerCase()) throw errors.notFound();
+    return 'undelivered';
   }
 
   private paged(app: AppRow, rows: UserRow[], limit: number): { users: UserRow[]; cursor: string | undefined } {

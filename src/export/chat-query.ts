@@ -56,6 +56,15 @@ export function qlError(e: unknown): never {
   throw e;
 }
 
+/** Parses a ql, failing with the Usergrid error. */
+export function parseQlOrThrow(ql: string): Query {
+  try {
+    return parseQl(ql);
+  } catch (e) {
+    qlError(e);
+  }
+}
+
 function findWithin(e: QlExpr | null): { lat: number; lng: number } | null {
   if (!e) return null;
   switch (e.kind) {
@@ -91,12 +100,7 @@ export class ChatQueryEngine {
 
   /** Parses and checks a request into a plan (400 for bad ql, cursors or watermarks). */
   async plan(app: AppRow, p: ChatQueryParams): Promise<ChatQueryPlan> {
-    let q: Query;
-    try {
-      q = parseQl(p.ql ?? '');
-    } catch (e) {
-      qlError(e);
-    }
+    const q = parseQlOrThrow(p.ql ?? '');
     const limit = p.limit !== undefined ? readLimit(p.limit, DEFAULT_LIMIT, MAX_LIMIT) : q.limit !== null && q.limit > 0 ? Math.min(q.limit, MAX_LIMIT) : DEFAULT_LIMIT;
     const near = findWithin(q.where);
     let orderBy: MessageSortKey[] = q.orderBy.map((k) => ({ field: k.field.toLowerCase(), dir: k.dir }));
@@ -116,6 +120,32 @@ export class ChatQueryEngine {
       maxSeq = await this.store.highWaterMark();
     }
     return { app, select: q.select, where: q.where, orderBy, near, limit, scope, minSeq, maxSeq, after };
+  }
+
+  /**
+   * A plan for a bulk stream: no page limit of its own, storage (insertion) order unless the ql
+   * orders otherwise, and `after=<msg_id>` to resume right after a message already received.
+   */
+  async streamPlan(app: AppRow, p: { ql: string | undefined; since: string | undefined; after: string | undefined; pageSize: number }): Promise<ChatQueryPlan> {
+    const plan = await this.plan(app, { ql: p.ql, limit: String(p.pageSize), cursor: undefined, since: p.since });
+    // In storage order every message committed later comes later: resuming after a msg_id can
+    // neither skip nor repeat. Under another order that is not so, hence no `after` there.
+    const q = parseQlOrThrow(p.ql ?? '');
+    if (q.orderBy.length > 0 && p.after !== undefined) {
+      throw errors.illegalArgument('after= resumes streams in storage order; remove "order by" from the ql to use it');
+    }
+    const out: ChatQueryPlan = { ...plan, orderBy: q.orderBy.length > 0 ? plan.orderBy : [], limit: p.pageSize };
+    if (p.after !== undefined) {
+      const seq = await this.store.messageSeq(app.id, p.after);
+      if (seq === null) throw errors.illegalArgument(`after: no message with msg_id ${p.after} in this app`);
+      out.after = { keys: [], seq };
+    }
+    return out;
+  }
+
+  /** Reads the rows of one page of a plan (limit + 1 of them, to tell whether more follow). */
+  read(plan: ChatQueryPlan): Promise<MessageHit[]> {
+    return this.fetch(plan);
   }
 
   /** Reads one page of the plan; the cursor is present only when more messages match. */

@@ -27,6 +27,7 @@ export function toApiError(err: unknown): ApiError {
     case 'FST_ERR_CTP_INVALID_TYPE':
       return new ApiError(415, 'web_application', 'Unsupported Media Type');
     case 'FST_ERR_BAD_URL':
+    case 'FST_ERR_MAX_PARAM_LENGTH':
     case 'FST_ERR_ASYNC_CONSTRAINT':
       return errors.notFound();
   }
@@ -43,13 +44,22 @@ export function toApiError(err: unknown): ApiError {
 export function installErrorHandling(app: FastifyInstance): void {
   app.setErrorHandler((err: unknown, req: FastifyRequest, reply: FastifyReply) => {
     const api = toApiError(err);
-    if (api.status >= 500) req.log.error({ err }, 'request failed');
+    if (api.status >= 500 && api.status !== 503) req.log.error({ err }, 'request failed');
     else req.log.debug({ code: api.code, description: api.description }, 'request refused');
     void reply.code(api.status).type(JSON_TYPE).send(errorBody(api, req.startedAt ?? Date.now()));
   });
   app.setNotFoundHandler((req, reply) => {
     void reply.code(404).type(JSON_TYPE).send(errorBody(errors.notFound(), req.startedAt ?? Date.now()));
   });
+}
+
+/**
+ * Errors Fastify raises while routing, before any hook runs (a path with bad percent-encoding, a
+ * path segment over maxParamLength): without this they leave in Fastify's own shape.
+ */
+export function frameworkErrorHandler(err: FastifyError, req: FastifyRequest, reply: FastifyReply): void {
+  const api = toApiError(err);
+  void reply.code(api.status).type(JSON_TYPE).send(errorBody(api, req.startedAt || Date.now()));
 }
 
 /**

@@ -1,12 +1,16 @@
 import Fastify, { LogController, type FastifyInstance, type FastifyRequest } from 'fastify';
-import { errors } from '../errors.js';
+import { ApiError, errors } from '../errors.js';
 import type { Services } from '../services.js';
-import { clientErrorHandler, installErrorHandling, JSON_TYPE } from './errors.js';
+import { clientErrorHandler, frameworkErrorHandler, installErrorHandling, JSON_TYPE } from './errors.js';
+import { chatFileRoutes } from './routes/chatfiles.js';
 import { chatMessageRoutes } from './routes/chatmessages.js';
+import { groupRoutes } from './routes/groups.js';
+import { contactRoutes } from './routes/contacts.js';
 import { managementRoutes } from './routes/management.js';
 import { messageRoutes } from './routes/messages.js';
 import { statusRoutes } from './routes/status.js';
 import { tokenRoutes } from './routes/tokens.js';
+import { userLifecycleRoutes } from './routes/user-lifecycle.js';
 import { userRoutes } from './routes/users.js';
 
 const BODY_TYPE = 'application/json';
@@ -24,11 +28,33 @@ export function parseBody(req: FastifyRequest, raw: Buffer): unknown {
   if (declared.startsWith('application/x-www-form-urlencoded') && first !== '{' && first !== '[') {
     return Object.fromEntries(new URLSearchParams(text));
   }
+  // Deeper documents would overflow the stack of whatever walks them later (JSON.stringify, validators).
+  if (tooDeep(text)) throw errors.jsonParse(`Document nesting depth exceeds the maximum allowed (${MAX_NESTING})`);
   try {
     return JSON.parse(text) as unknown;
   } catch (e) {
     throw errors.jsonParse(describeJsonError(text, e));
   }
+}
+
+// Jackson's default limit, which Easemob's parser had.
+const MAX_NESTING = 1000;
+
+/** True when objects and arrays nest deeper than MAX_NESTING (brackets inside strings do not count). */
+function tooDeep(text: string): boolean {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c) i++; // backslash: skip the escaped character
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x7b || c === 0x5b) {
+      if (++depth > MAX_NESTING) return true;
+    } else if (c === 0x7d || c === 0x5d) depth--;
+  }
+  return false;
 }
 
 // JSON.parse's message names a position; Easemob's Jackson message named line and column.
@@ -54,10 +80,17 @@ export function buildServer(s: Services): FastifyInstance {
     bodyLimit: s.config.bodyMaxBytes,
     routerOptions: { ignoreTrailingSlash: true, ignoreDuplicateSlashes: true, maxParamLength: 1024 },
     clientErrorHandler,
-    return503OnClosing: true,
+    frameworkErrors: frameworkErrorHandler,
+    // Refused through the one error path instead (Easemob body and content type), see below.
+    return503OnClosing: false,
     forceCloseConnections: 'idle',
   });
 
+  // While stopping, requests already received finish; new ones on open connections get a 503.
+  let closing = false;
+  app.addHook('preClose', async () => {
+    closing = true;
+  });
   app.decorateRequest('startedAt', 0);
   app.decorateRequest('declaredType', undefined);
   app.addHook('onRequest', async (req) => {
@@ -68,6 +101,7 @@ export function buildServer(s: Services): FastifyInstance {
       // One parser reads every non-multipart body as JSON (see parseBody).
       req.headers['content-type'] = BODY_TYPE;
     }
+    if (closing) throw new ApiError(503, 'service_unavailable', 'Service Unavailable');
   });
   app.removeAllContentTypeParsers();
   app.addContentTypeParser(BODY_TYPE, { parseAs: 'buffer' }, (req, body, done) => {
@@ -78,6 +112,8 @@ export function buildServer(s: Services): FastifyInstance {
     }
   });
   app.addHook('onSend', async (_req, reply, payload) => {
+    // A client must not reuse a connection of a server that is stopping.
+    if (closing) reply.header('connection', 'close');
     const t = reply.getHeader('content-type');
     if (t === undefined || String(t).startsWith('application/json')) reply.header('content-type', JSON_TYPE);
     return payload;
@@ -91,7 +127,12 @@ export function buildServer(s: Services): FastifyInstance {
   managementRoutes(app, s);
   tokenRoutes(app, s);
   userRoutes(app, s);
+  userLifecycleRoutes(app, s);
+  contactRoutes(app, s);
   messageRoutes(app, s);
+  groupRoutes(app, s, 'group');
+  groupRoutes(app, s, 'room');
   chatMessageRoutes(app, s);
+  chatFileRoutes(app, s);
   return app;
 }

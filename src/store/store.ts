@@ -194,9 +194,148 @@ export interface Store {
    * reads only seq <= this sees a set that no concurrent writer can change.
    */
   highWaterMark(): Promise<bigint>;
+  /** The seq of a message of an app by its msg_id, or null. */
+  messageSeq(appId: number, msgId: string): Promise<bigint | null>;
+  /**
+   * Count and seq fingerprint of an app's messages with timestamp in [from, to): tells whether
+   * a time range changed (an import or a purge) since an archive of it was built.
+   */
+  messageStats(appId: number, from: number, to: number): Promise<{ count: number; fingerprint: string }>;
   /** Deletes messages of an app by seq; resolves with how many were deleted. */
   deleteMessages(appId: number, seqs: bigint[]): Promise<number>;
   /** Messages of an app in insertion order after `afterSeq` (tests and simple walks). */
   messagesAfter(appId: number, afterSeq: bigint, limit: number): Promise<MessageRow[]>;
   countMessages(appId: number): Promise<number>;
+
+  // ---- Contacts, user block lists, offline messages (relations between users of one app) ----
+  /** Makes two users friends of each other (both directions); an existing friendship stays as is. */
+  addContact(ownerId: number, friendId: number, created: number): Promise<void>;
+  /** Ends a friendship in both directions; a missing one is no error. */
+  removeContact(ownerId: number, friendId: number): Promise<void>;
+  /** Usernames of a user's friends, in the order they became friends. */
+  listContacts(ownerId: number): Promise<string[]>;
+  /** Adds users to a user's block list in one transaction; already blocked ones stay as they were. */
+  addBlocks(ownerId: number, blockedIds: number[], created: number): Promise<void>;
+  /** Takes a user off a user's block list; a missing entry is no error. */
+  removeBlock(ownerId: number, blockedId: number): Promise<void>;
+  /** Usernames on a user's block list, in the order they were blocked. */
+  listBlocks(ownerId: number): Promise<string[]>;
+  /** How many one-to-one (`chat`) messages are addressed to the username (case-insensitive). */
+  countMessagesTo(appId: number, username: string): Promise<number>;
+  /** Whom a message of the app (by msg_id) was addressed to, or null when there is none. */
+  messageAddress(appId: number, msgId: string): Promise<MessageAddress | null>;
+
+  // ---- Groups and chat rooms (one table, told apart by GroupKind) ----
+  /**
+   * Creates a group with its owner and members in one transaction, unless a user would pass
+   * `maxJoined` groups of the kind (then nothing is written). Throws DuplicateError when the
+   * group id is taken.
+   */
+  createGroup(appId: number, group: NewGroup, maxJoined: number): Promise<GroupRow | JoinRefusal>;
+  /** Groups of a kind by their public ids, in the order asked; unknown ids are left out. */
+  getGroups(appId: number, kind: GroupKind, groupIds: string[]): Promise<GroupRow[]>;
+  /** Groups of a kind, newest first, below a row id (the keyset); every one when limit is null. */
+  listGroups(appId: number, kind: GroupKind, beforeId: number | null, limit: number | null): Promise<GroupRow[]>;
+  updateGroup(id: number, patch: GroupPatch): Promise<GroupRow>;
+  /** Makes a member the owner; the old owner stays as a member. */
+  setGroupOwner(id: number, userId: number, modified: number): Promise<GroupRow>;
+  /** Deletes groups (their members and block lists go with them). */
+  deleteGroups(ids: number[]): Promise<void>;
+  /** Deletes every group and room that one of the users owns; resolves with how many. */
+  deleteGroupsOwnedBy(userIds: number[]): Promise<number>;
+  /** The owner first, then the members in the order they joined. */
+  groupMembers(id: number): Promise<GroupMember[]>;
+  /**
+   * Adds members in one transaction unless the group would pass its maxUsers or a user would pass
+   * `maxJoined` groups of the kind (then nothing is written). Existing members are left as they are.
+   */
+  addGroupMembers(id: number, userIds: number[], joined: number, maxJoined: number): Promise<JoinRefusal | null>;
+  removeGroupMembers(id: number, userIds: number[]): Promise<void>;
+  /** The groups of a kind a user owns or is a member of, oldest first. */
+  groupsOfUser(appId: number, kind: GroupKind, userId: number): Promise<GroupRow[]>;
+  /** The users on a group's block list, in the order they were blocked. */
+  groupBlocks(id: number): Promise<GroupMember[]>;
+  /** Puts users on a group's block list and takes them out of its members, in one transaction. */
+  blockGroupUsers(id: number, userIds: number[], created: number): Promise<void>;
+  unblockGroupUsers(id: number, userIds: number[]): Promise<void>;
+
+  // ---- Chat files (spec §6): metadata of uploads; the bytes live in the BlobStore ----
+  /** Records an uploaded file. */
+  createChatFile(file: NewChatFile): Promise<ChatFileRow>;
+  /** A file of the app by uuid (lower-case), or null; another app's file is null too. */
+  getChatFile(appId: number, uuid: string): Promise<ChatFileRow | null>;
 }
+
+/** Chat groups and chat rooms share one shape and one table. */
+export type GroupKind = 'group' | 'room';
+
+export interface GroupRow {
+  /** The row id (internal). */
+  id: number;
+  appId: number;
+  kind: GroupKind;
+  /** The public id: a numeric string. */
+  groupId: string;
+  name: string;
+  description: string;
+  public: boolean;
+  membersOnly: boolean;
+  allowInvites: boolean;
+  /** Most members, the owner included. */
+  maxUsers: number;
+  ownerId: number;
+  /** The owner's username in its stored case. */
+  owner: string;
+  /** Members, the owner included. */
+  memberCount: number;
+  created: number;
+  modified: number;
+}
+
+export type NewGroup = Omit<GroupRow, 'id' | 'appId' | 'owner' | 'memberCount' | 'modified'> & { memberIds: number[] };
+
+export interface GroupPatch {
+  name?: string;
+  description?: string;
+  public?: boolean;
+  membersOnly?: boolean;
+  allowInvites?: boolean;
+  maxUsers?: number;
+  modified: number;
+}
+
+/** A user in a group's member or block list. */
+export interface GroupMember {
+  userId: number;
+  username: string;
+  owner: boolean;
+}
+
+/** Why a membership change was refused: the group is full, or a user is in too many groups. */
+export type JoinRefusal = { refused: 'full' } | { refused: 'too_many'; userId: number };
+
+/** The addressee of a stored message. */
+export interface MessageAddress {
+  to: string;
+  chatType: NewMessage['chatType'];
+}
+
+/** An uploaded chat file. */
+export interface ChatFileRow {
+  id: number;
+  appId: number;
+  uuid: string;
+  /** Where the bytes are in the BlobStore. */
+  blobKey: string;
+  contentType: string;
+  size: number;
+  /** The share-secret a download must present; null when the file is not restricted. */
+  secret: string | null;
+  /** The thumbnail box asked for at upload (`thumbnail-width`/`-height`); null = the default. */
+  thumbWidth: number | null;
+  thumbHeight: number | null;
+  created: number;
+  modified: number;
+}
+
+export type NewChatFile = Omit<ChatFileRow, 'id'>;

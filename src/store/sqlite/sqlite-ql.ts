@@ -182,10 +182,16 @@ export function distanceMeters(lat1: number, lng1: number, lat2: number, lng2: n
 function compileWithin(field: string, radius: number, lat: number, lng: number): Fragment {
   const f = field.toLowerCase();
   if (f !== 'location' && f !== 'payload.bodies.location' || !(radius >= 0)) return NOTHING;
-  // The R*Tree narrows to a bounding box; the exact distance decides.
-  const dLat = (radius / EARTH_RADIUS_M) * (180 / Math.PI);
-  const cos = Math.cos((lat * Math.PI) / 180);
-  const dLng = cos > 1e-6 ? dLat / cos : 360;
+  // The R*Tree narrows to a bounding box; the exact distance decides. The box must hold the whole
+  // circle: its longitudes reach asin(sin d / cos lat), wider than d / cos lat away from the
+  // equator, and every longitude once the circle holds a pole (bounding coordinates as in
+  // Matuschek, "Finding Points Within a Distance of a Latitude/Longitude"). The margin covers rounding.
+  const d = radius / EARTH_RADIUS_M;
+  const deg = 180 / Math.PI;
+  const margin = 1e-7;
+  const dLat = d * deg + margin;
+  const spread = Math.sin(Math.min(d, Math.PI / 2)) / Math.cos(lat / deg);
+  const dLng = lat + dLat >= 90 || lat - dLat <= -90 || !(spread < 1) ? 360 : Math.asin(spread) * deg + margin;
   const box = lng - dLng < -180 || lng + dLng > 180
     ? { sql: 'SELECT id FROM messages_geo WHERE min_lat <= ? AND max_lat >= ?', params: [lat + dLat, lat - dLat] }
     : { sql: 'SELECT id FROM messages_geo WHERE min_lat <= ? AND max_lat >= ? AND min_lng <= ? AND max_lng >= ?', params: [lat + dLat, lat - dLat, lng + dLng, lng - dLng] };

@@ -87,6 +87,80 @@ const MIGRATIONS: string[] = [
   -- Positions of loc bodies; id = seq.
   CREATE VIRTUAL TABLE messages_geo USING rtree(id, min_lat, max_lat, min_lng, max_lng);
   `,
+  // 2: contacts (each friendship as two rows, one per direction) and user block lists
+  `
+  CREATE TABLE contacts (
+    id INTEGER PRIMARY KEY,
+    owner_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    friend_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    created INTEGER NOT NULL,
+    UNIQUE (owner_id, friend_id)
+  );
+  CREATE INDEX contacts_by_friend ON contacts(friend_id);
+  CREATE TABLE user_blocks (
+    id INTEGER PRIMARY KEY,
+    owner_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    blocked_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    created INTEGER NOT NULL,
+    UNIQUE (owner_id, blocked_id)
+  );
+  CREATE INDEX user_blocks_by_blocked ON user_blocks(blocked_id);
+  `,
+  // 3: chat groups and chat rooms (kind 'group' | 'room'), their members and block lists.
+  // The owner is a column, not a member row; a user who owns groups cannot be deleted until they
+  // are (the users service deletes them first), so no group is ever left without an owner.
+  `
+  CREATE TABLE chat_groups (
+    id INTEGER PRIMARY KEY,
+    app_id INTEGER NOT NULL REFERENCES apps(id) ON DELETE CASCADE,
+    kind TEXT NOT NULL CHECK (kind IN ('group', 'room')),
+    gid TEXT NOT NULL,
+    name TEXT NOT NULL,
+    description TEXT NOT NULL,
+    public INTEGER NOT NULL,
+    members_only INTEGER NOT NULL,
+    allow_invites INTEGER NOT NULL,
+    max_users INTEGER NOT NULL,
+    owner_id INTEGER NOT NULL REFERENCES users(id),
+    created INTEGER NOT NULL,
+    modified INTEGER NOT NULL,
+    UNIQUE (app_id, gid)
+  );
+  CREATE INDEX chat_groups_by_kind ON chat_groups(app_id, kind, id);
+  CREATE INDEX chat_groups_by_owner ON chat_groups(owner_id, kind);
+  CREATE TABLE group_members (
+    id INTEGER PRIMARY KEY,
+    group_id INTEGER NOT NULL REFERENCES chat_groups(id) ON DELETE CASCADE,
+    user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    joined INTEGER NOT NULL,
+    UNIQUE (group_id, user_id)
+  );
+  CREATE INDEX group_members_by_user ON group_members(user_id);
+  CREATE TABLE group_blocks (
+    id INTEGER PRIMARY KEY,
+    group_id INTEGER NOT NULL REFERENCES chat_groups(id) ON DELETE CASCADE,
+    user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    created INTEGER NOT NULL,
+    UNIQUE (group_id, user_id)
+  );
+  CREATE INDEX group_blocks_by_user ON group_blocks(user_id);
+  `,
+  // 4: chat files (spec §6): metadata of uploads; the bytes live in the blob store under blob_key
+  `
+  CREATE TABLE chat_files (
+    id INTEGER PRIMARY KEY,
+    app_id INTEGER NOT NULL REFERENCES apps(id) ON DELETE CASCADE,
+    uuid TEXT NOT NULL UNIQUE,
+    blob_key TEXT NOT NULL,
+    content_type TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    secret TEXT,
+    thumb_width INTEGER,
+    thumb_height INTEGER,
+    created INTEGER NOT NULL,
+    modified INTEGER NOT NULL
+  );
+  `,
 ];
 
 /** The schema version this build writes. */

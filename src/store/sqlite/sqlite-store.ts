@@ -2,8 +2,13 @@ import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { textContains, textTokens, type ContainsQuery } from '../../domain/text-match.js';
+import { SqliteContacts } from './sqlite-contacts.js';
+import { SqliteFiles } from './sqlite-files.js';
+import { SqliteGroups } from './sqlite-groups.js';
 import { migrate } from './sqlite-schema.js';
 import { compileWhere, distanceMeters, normalizeJsonPath, sortExpression, type Fragment, type SqlParam } from './sqlite-ql.js';
+import type { ChatFileRow, NewChatFile } from '../store.js';
+import type { GroupKind, GroupMember, GroupPatch, GroupRow, JoinRefusal, MessageAddress, NewGroup } from '../store.js';
 import {
   DuplicateError,
   type AdminRow, type AppRow, type MessageHit, type MessageQuery, type MessageRow, type NewMessage, type NewUser, type OrgRow,
@@ -135,6 +140,9 @@ export class SqliteStore implements Store {
       deleteText: db.prepare('DELETE FROM messages_fts WHERE rowid = ?'),
       deleteGeo: db.prepare('DELETE FROM messages_geo WHERE id = ?'),
       maxSeq: db.prepare("SELECT seq FROM sqlite_sequence WHERE name = 'messages'").pluck().safeIntegers(true),
+      messageSeq: db.prepare('SELECT seq FROM messages WHERE app_id = ? AND msg_id = ?').pluck().safeIntegers(true),
+      // Covered by the (app_id, timestamp, seq) index: no table rows are read.
+      messageStats: db.prepare('SELECT count(*), max(seq), total(seq) FROM messages WHERE app_id = ? AND timestamp >= ? AND timestamp < ?').raw(true).safeIntegers(true),
       messagesAfter: db.prepare('SELECT * FROM messages WHERE app_id = ? AND seq > ? ORDER BY seq LIMIT ?').safeIntegers(true),
       getUserByName: db.prepare('SELECT * FROM users WHERE app_id = ? AND username = ? COLLATE NOCASE'),
       getUserByUuid: db.prepare('SELECT * FROM users WHERE app_id = ? AND uuid = ?'),
@@ -438,6 +446,16 @@ export class SqliteStore implements Store {
     return v ?? 0n;
   }
 
+  async messageSeq(appId: number, msgId: string): Promise<bigint | null> {
+    const v = this.stmts.messageSeq.get(appId, msgId) as bigint | undefined;
+    return v ?? null;
+  }
+
+  async messageStats(appId: number, from: number, to: number): Promise<{ count: number; fingerprint: string }> {
+    const r = this.stmts.messageStats.get(appId, from, to) as [bigint, bigint | null, bigint | null];
+    return { count: Number(r[0]), fingerprint: `${r[0]}:${r[1] ?? 0}:${r[2] ?? 0}` };
+  }
+
   async deleteMessages(appId: number, seqs: bigint[]): Promise<number> {
     let n = 0;
     this.db.transaction(() => {
@@ -459,6 +477,51 @@ export class SqliteStore implements Store {
     const r = this.db.prepare('SELECT count(*) AS n FROM messages WHERE app_id = ?').get(appId) as Row;
     return num(r.n);
   }
+
+  // Contacts, block lists, offline messages: sqlite-contacts.ts, its statements prepared on first use.
+  private contactsOf?: SqliteContacts;
+  private get contacts(): SqliteContacts {
+    if (this.contactsOf?.db !== this.db) this.contactsOf = new SqliteContacts(this.db);
+    return this.contactsOf;
+  }
+  async addContact(ownerId: number, friendId: number, created: number): Promise<void> { this.contacts.addContact(ownerId, friendId, created); }
+  async removeContact(ownerId: number, friendId: number): Promise<void> { this.contacts.removeContact(ownerId, friendId); }
+  async listContacts(ownerId: number): Promise<string[]> { return this.contacts.listContacts(ownerId); }
+  async addBlocks(ownerId: number, blockedIds: number[], created: number): Promise<void> { this.contacts.addBlocks(ownerId, blockedIds, created); }
+  async removeBlock(ownerId: number, blockedId: number): Promise<void> { this.contacts.removeBlock(ownerId, blockedId); }
+  async listBlocks(ownerId: number): Promise<string[]> { return this.contacts.listBlocks(ownerId); }
+  async countMessagesTo(appId: number, username: string): Promise<number> { return this.contacts.countMessagesTo(appId, username); }
+  async messageAddress(appId: number, msgId: string): Promise<MessageAddress | null> { return this.contacts.messageAddress(appId, msgId); }
+
+  // Groups and chat rooms: sqlite-groups.ts, its statements prepared on first use.
+  private groupsOf?: SqliteGroups;
+  private get groups(): SqliteGroups {
+    if (this.groupsOf?.db !== this.db) this.groupsOf = new SqliteGroups(this.db);
+    return this.groupsOf;
+  }
+  async createGroup(appId: number, g: NewGroup, maxJoined: number): Promise<GroupRow | JoinRefusal> { return this.groups.createGroup(appId, g, maxJoined); }
+  async getGroups(appId: number, kind: GroupKind, groupIds: string[]): Promise<GroupRow[]> { return this.groups.getGroups(appId, kind, groupIds); }
+  async listGroups(appId: number, kind: GroupKind, beforeId: number | null, limit: number | null): Promise<GroupRow[]> { return this.groups.listGroups(appId, kind, beforeId, limit); }
+  async updateGroup(id: number, patch: GroupPatch): Promise<GroupRow> { return this.groups.updateGroup(id, patch); }
+  async setGroupOwner(id: number, userId: number, modified: number): Promise<GroupRow> { return this.groups.setGroupOwner(id, userId, modified); }
+  async deleteGroups(ids: number[]): Promise<void> { this.groups.deleteGroups(ids); }
+  async deleteGroupsOwnedBy(userIds: number[]): Promise<number> { return this.groups.deleteGroupsOwnedBy(userIds); }
+  async groupMembers(id: number): Promise<GroupMember[]> { return this.groups.groupMembers(id); }
+  async addGroupMembers(id: number, userIds: number[], joined: number, maxJoined: number): Promise<JoinRefusal | null> { return this.groups.addGroupMembers(id, userIds, joined, maxJoined); }
+  async removeGroupMembers(id: number, userIds: number[]): Promise<void> { this.groups.removeGroupMembers(id, userIds); }
+  async groupsOfUser(appId: number, kind: GroupKind, userId: number): Promise<GroupRow[]> { return this.groups.groupsOfUser(appId, kind, userId); }
+  async groupBlocks(id: number): Promise<GroupMember[]> { return this.groups.groupBlocks(id); }
+  async blockGroupUsers(id: number, userIds: number[], created: number): Promise<void> { this.groups.blockGroupUsers(id, userIds, created); }
+  async unblockGroupUsers(id: number, userIds: number[]): Promise<void> { this.groups.unblockGroupUsers(id, userIds); }
+
+  // Chat files: sqlite-files.ts, its statements prepared on first use.
+  private filesOf?: SqliteFiles;
+  private get files(): SqliteFiles {
+    if (this.filesOf?.db !== this.db) this.filesOf = new SqliteFiles(this.db);
+    return this.filesOf;
+  }
+  async createChatFile(f: NewChatFile): Promise<ChatFileRow> { return this.files.createChatFile(f); }
+  async getChatFile(appId: number, uuid: string): Promise<ChatFileRow | null> { return this.files.getChatFile(appId, uuid); }
 }
 
 /**

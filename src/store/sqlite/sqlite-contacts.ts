@@ -1,0 +1,71 @@
+import type Database from 'better-sqlite3';
+import type { MessageAddress } from '../store.js';
+
+/**
+ * Contacts (friendships), user block lists and the offline-message reads of the SQLite store.
+ * Friendships are stored as two rows, one per direction, so a user's list is one index range.
+ * Rows go with their users: the foreign keys cascade when a user is deleted.
+ */
+export class SqliteContacts {
+  private readonly s;
+
+  constructor(readonly db: Database.Database) {
+    const names = (table: string, other: string) =>
+      db.prepare(`SELECT u.username FROM ${table} r JOIN users u ON u.id = r.${other} WHERE r.owner_id = ? ORDER BY r.id`).pluck();
+    this.s = {
+      addContact: db.prepare('INSERT OR IGNORE INTO contacts (owner_id, friend_id, created) VALUES (?, ?, ?)'),
+      removeContact: db.prepare('DELETE FROM contacts WHERE owner_id = ? AND friend_id = ?'),
+      contacts: names('contacts', 'friend_id'),
+      addBlock: db.prepare('INSERT OR IGNORE INTO user_blocks (owner_id, blocked_id, created) VALUES (?, ?, ?)'),
+      removeBlock: db.prepare('DELETE FROM user_blocks WHERE owner_id = ? AND blocked_id = ?'),
+      blocks: names('user_blocks', 'blocked_id'),
+      // INDEXED BY: without statistics the planner prefers the chat_type index, which would scan
+      // every one-to-one message of the app instead of those addressed to this user.
+      countTo: db
+        .prepare("SELECT count(*) FROM messages INDEXED BY messages_by_to WHERE app_id = ? AND to_id = ? AND chat_type = 'chat'")
+        .pluck(),
+      address: db.prepare('SELECT to_id, chat_type FROM messages WHERE app_id = ? AND msg_id = ?'),
+    };
+  }
+
+  addContact(ownerId: number, friendId: number, created: number): void {
+    this.db.transaction(() => {
+      this.s.addContact.run(ownerId, friendId, created);
+      this.s.addContact.run(friendId, ownerId, created);
+    })();
+  }
+
+  removeContact(ownerId: number, friendId: number): void {
+    this.db.transaction(() => {
+      this.s.removeContact.run(ownerId, friendId);
+      this.s.removeContact.run(friendId, ownerId);
+    })();
+  }
+
+  listContacts(ownerId: number): string[] {
+    return this.s.contacts.all(ownerId) as string[];
+  }
+
+  addBlocks(ownerId: number, blockedIds: number[], created: number): void {
+    this.db.transaction(() => {
+      for (const id of blockedIds) this.s.addBlock.run(ownerId, id, created);
+    })();
+  }
+
+  removeBlock(ownerId: number, blockedId: number): void {
+    this.s.removeBlock.run(ownerId, blockedId);
+  }
+
+  listBlocks(ownerId: number): string[] {
+    return this.s.blocks.all(ownerId) as string[];
+  }
+
+  countMessagesTo(appId: number, username: string): number {
+    return Number(this.s.countTo.get(appId, username));
+  }
+
+  messageAddress(appId: number, msgId: string): MessageAddress | null {
+    const r = this.s.address.get(appId, msgId) as { to_id: string; chat_type: string } | undefined;
+    return r ? { to: r.to_id, chatType: r.chat_type as MessageAddress['chatType'] } : null;
+  }
+}
