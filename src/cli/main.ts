@@ -2,6 +2,8 @@
 import { Command, Option } from 'commander';
 import { ConfigError, loadConfig, settingDocs, settingsMarkdown } from '../config.js';
 import { prepare, startChatvault } from '../chatvault.js';
+import { registerExport } from './export.js';
+import { registerImport } from './import.js';
 import { VERSION } from '../version.js';
 
 const program = new Command();
@@ -111,6 +113,9 @@ program.command('config').description('print the configuration settings')
     if (opts.markdown) process.stdout.write(settingsMarkdown() + '\n');
     else for (const s of settingDocs()) process.stdout.write(`${s.env.padEnd(20)} ${s.flag.padEnd(22)} ${s.default}\n`);
   });
+
+registerExport(program);
+registerImport(program);
 
 const argv = process.argv.slice(2);
 // `chatvault` alone, or with only flags, means `chatvault serve`.

@@ -81,6 +81,11 @@ export class Progress {
     return this.note ? `${s} (${this.note})` : s;
   }
 
+  /** Prints a line of its own (a retry, a warning) without breaking the progress line. */
+  log(line: string): void {
+    this.out.write(`${this.tty ? '\r\x1b[K' : ''}${line}\n`);
+  }
+
   private render(): void {
     if (this.tty) this.out.write(`\r\x1b[K${this.line()}`);
     else this.out.write(`${this.line()}\n`);

@@ -355,14 +355,15 @@ function readMaxUsers(v: unknown, limit: number): number {
 
 /** The `usernames` of a batch request body (`{"usernames": [...]}`). */
 export function bodyUsernames(body: unknown): string[] {
-  return usernames(objectBody(body).usernames, 'usernames');
+  const names = usernames(objectBody(body).usernames, 'usernames');
+  checkBatch(names);
+  return names;
 }
 
 function usernames(v: unknown, key: string): string[] {
   if (!Array.isArray(v) || v.length === 0 || !v.every((x): x is string => typeof x === 'string' && x !== '')) {
     throw errors.illegalArgument(`${key} must be a non-empty array of usernames`);
   }
-  checkBatch(v);
   return v;
 }
 

@@ -69,7 +69,7 @@ function findWithin(e: QlExpr | null): { lat: number; lng: number } | null {
   if (!e) return null;
   switch (e.kind) {
     case 'within':
-      return e.field.toLowerCase() === 'location' ? { lat: e.lat, lng: e.lng } : null;
+      return ['location', 'payload.bodies.location'].includes(e.field.toLowerCase()) ? { lat: e.lat, lng: e.lng } : null;
     case 'and':
     case 'or':
       return findWithin(e.left) ?? findWithin(e.right);

@@ -144,7 +144,7 @@ test('tokens, apps, users and messages survive a restart; first-start credential
 });
 
 // The timeout is a bound, not a measurement: a stop that waits out a client's keep-alive (72 s) fails here.
-test('SIGTERM while clients are sending: every 200 is stored, nothing answers 500', { timeout: 45000 }, async (t) => {
+test('SIGTERM while clients are sending: every 200 is stored, nothing answers 500', { timeout: 60000 }, async (t) => {
   const dir = tempDir('cv-sigterm-');
   try {
     const c = await spawnServer(dir);

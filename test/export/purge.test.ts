@@ -193,6 +193,26 @@ describe('DELETE /chatmessages', () => {
     assert.deepEqual(await list(api, "from = 'pq'"), mine);
   });
 
+  test('a purge between two pages of a bulk walk: the next page (read ahead) brings no purged message back', async () => {
+    const mine = await seed(app, Array.from({ length: 450 }, (_, i) => ({ t: 7000 + i, from: 'pz' })));
+    const ql = "from = 'pz'";
+    const p1 = await api.get(url(ql, '&limit=200'));
+    assert.deepEqual(ids(p1.body), mine.slice(0, 200));
+    // Give the engine its chance to read page 2 ahead before the purge.
+    await new Promise((ok) => setTimeout(ok, 20));
+    const gone = (await purge(api, `from = 'pz' and timestamp >= ${T0 + 7250} and timestamp < ${T0 + 7300}`, [1000])).flat();
+    assert.deepEqual(gone, mine.slice(250, 300));
+    const p2 = await api.get(url(ql, `&limit=200&cursor=${p1.body.cursor}`));
+    assert.equal(p2.status, 200, p2.text);
+    assert.deepEqual(ids(p2.body), [...mine.slice(200, 250), ...mine.slice(300)]);
+    assert.equal(p2.body.cursor, undefined);
+    // A bulk purge walk (pages of 200, read ahead between them) reports each message once.
+    const pages = await purge(api, ql, [200]);
+    assert.deepEqual(pages.map((p) => p.length), [200, 200]);
+    assert.deepEqual(pages.flat(), [...mine.slice(0, 250), ...mine.slice(300)]);
+    assert.deepEqual(await list(api, ql), []);
+  });
+
   test('purges running at the same time never report one message twice', async () => {
     const mine = await seed(app, Array.from({ length: 40 }, (_, i) => ({ t: 6000 + i, from: 'pr' })));
     const runs = await Promise.all([purge(api, "from = 'pr'", [3, 5]), purge(api, "from = 'pr'", [4]), purge(api, "from = 'pr'", [7, 2])]);

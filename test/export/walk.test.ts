@@ -26,9 +26,7 @@ function mulberry32(seed: number): () => number {
 
 class Rng {
   private readonly next: () => number;
-  constructor(seed: number) {
-    this.next = mulberry32(seed);
-  }
+  constructor(seed: number) { this.next = mulberry32(seed); }
   int(lo: number, hi: number): number {
     return lo + Math.floor(this.next() * (hi - lo + 1));
   }
@@ -233,12 +231,8 @@ before(async () => {
   s = await startTestServer();
 });
 
-interface Ctx {
-  api: Api;
-  app: AppRow;
-  base: string;
-  next: () => string;
-}
+/** The app a seed runs in, and the source of its msg_ids. */
+type Ctx = { api: Api; app: AppRow; base: string; next: () => string };
 
 const stored = (app: AppRow, m: Msg) => buildMessage(app.id, {
   from: m.from, to: m.to, chatType: m.chatType, bodies: [m.body], ext: m.ext, timestamp: m.timestamp, msgId: m.msgId,
@@ -266,40 +260,39 @@ function startWriter(c: Ctx, r: Rng): { stop: () => Promise<Msg[]> } {
       await new Promise((ok) => setTimeout(ok, r.int(0, 2)));
     }
   })();
-  return {
-    stop: async () => {
-      stopped = true;
-      await run;
-      // HTTP sends were stamped and numbered by the server: read their timestamp and seq back.
-      const rows = await s.cv.services.store.messagesAfter(c.app.id, 0n, 1_000_000);
-      const byId = new Map(rows.map((x) => [x.msgId, x]));
-      for (const m of out) {
-        if (m.seq !== -1n) continue;
-        const row = byId.get(m.msgId);
-        assert.ok(row, `sent message ${m.msgId} is stored`);
-        m.seq = row.seq;
-        m.timestamp = row.timestamp;
-      }
-      return out;
-    },
+  let done: Promise<Msg[]> | undefined;
+  const finish = async () => {
+    stopped = true;
+    await run;
+    // HTTP sends were stamped and numbered by the server: read their timestamp and seq back.
+    const rows = await s.cv.services.store.messagesAfter(c.app.id, 0n, 1_000_000);
+    const byId = new Map(rows.map((x) => [x.msgId, x]));
+    for (const m of out) {
+      if (m.seq !== -1n) continue;
+      const row = byId.get(m.msgId);
+      assert.ok(row, `sent message ${m.msgId} is stored`);
+      m.seq = row.seq;
+      m.timestamp = row.timestamp;
+    }
+    return out;
   };
+  return { stop: () => (done ??= finish()) };
 }
 
-interface Walk {
-  ids: string[];
-  watermark: string;
-}
+type Walk = { ids: string[]; watermark: string };
 
 /** Follows the cursor to the end with a random limit per page; `onFirst` runs once page 1 is in. */
 async function walk(c: Ctx, r: Rng, ql: string, since: string | undefined, onFirst?: () => void): Promise<Walk> {
   const ids: string[] = [];
   let cursor: string | undefined;
   let watermark: string | undefined;
+  // Some walks are bulk walkers with one large page size (the engine reads the next page ahead
+  // after pages of 200 or more); the others change their small page size at random.
+  const bulk = r.chance(0.25) ? r.int(200, 250) : 0;
   let limit = 0;
   for (let page = 0; ; page++) {
-    // Mostly small pages, now and then a large one; often the same size again, as bulk walkers do
-    // (the engine reads the next page ahead after pages of 200 or more).
-    if (limit === 0 || r.chance(0.5)) limit = r.chance(0.15) ? r.int(150, 400) : r.int(1, 50);
+    if (bulk) limit = bulk;
+    else if (limit === 0 || r.chance(0.7)) limit = r.int(1, 50);
     const p = `${c.base}/chatmessages?ql=${encodeURIComponent(ql)}&limit=${limit}${since ? `&since=${since}` : ''}${cursor ? `&cursor=${cursor}` : ''}`;
     const res = await c.api.get(p);
     assert.equal(res.status, 200, `${ql}: ${res.text}`);
@@ -315,6 +308,17 @@ async function walk(c: Ctx, r: Rng, ql: string, since: string | undefined, onFir
     if (page === 0) onFirst?.();
     cursor = res.body.cursor as string | undefined;
     if (!cursor) return { ids, watermark };
+  }
+}
+
+/** A walk with a writer that starts once its first page is in and is stopped (even on failure) at its end. */
+async function walkWhileWriting(c: Ctx, r: Rng, ql: string, since: string | undefined, writerSeed: number): Promise<Walk & { during: Msg[] }> {
+  let writer: ReturnType<typeof startWriter> | undefined;
+  try {
+    const w = await walk(c, r, ql, since, () => (writer = startWriter(c, new Rng(writerSeed))));
+    return { ...w, during: await writer!.stop() };
+  } finally {
+    await writer?.stop();
   }
 }
 
@@ -347,33 +351,27 @@ describe('exactly-once walks under concurrent writes (seeded property test)', ()
       for (let qi = 0; qi < QUERIES; qi++) {
         const q = randomQuery(r);
         const what = `seed ${seed} query ${qi} [${q.ql}]`;
-        let writer: ReturnType<typeof startWriter> | undefined;
-        const startWriting = () => (writer = startWriter(c, new Rng(seed * 1000 + qi)));
-
         // 1. The full walk equals what was committed before it began, whatever is written meanwhile.
         const expected0 = oracle(q, all);
         // Page sizes come from their own generator, so the queries of a seed do not depend on timing.
         const lr = new Rng(seed * 7919 + qi);
-        const w0 = await walk(c, lr, q.ql, undefined, startWriting);
-        const during0 = await writer!.stop();
+        const w0 = await walkWhileWriting(c, lr, q.ql, undefined, seed * 1000 + qi);
         assertWalk(w0.ids, expected0, `${what}: full walk`);
-        assert.ok(during0.length > 0);
+        assert.ok(w0.during.length > 0);
 
         // 2. since= its watermark: exactly the matching messages written during walk 1, while more are written.
-        writer = undefined;
-        const w1 = await walk(c, lr, q.ql, w0.watermark, startWriting);
-        const during1 = await writer!.stop();
-        assertWalk(w1.ids, oracle(q, during0), `${what}: since walk 1`);
+        const w1 = await walkWhileWriting(c, lr, q.ql, w0.watermark, seed * 1000 + qi + 500);
+        assertWalk(w1.ids, oracle(q, w0.during), `${what}: since walk 1`);
 
         // 3. The next since= picks up exactly what was written during the previous one.
         const w2 = await walk(c, lr, q.ql, w1.watermark);
-        assertWalk(w2.ids, oracle(q, during1), `${what}: since walk 2`);
+        assertWalk(w2.ids, oracle(q, w1.during), `${what}: since walk 2`);
 
         // 4. Nothing new was written: its own watermark gives nothing.
         const w3 = await walk(c, lr, q.ql, w2.watermark);
         assert.deepEqual(w3.ids, [], `${what}: nothing since the last watermark`);
 
-        all.push(...during0, ...during1);
+        all.push(...w0.during, ...w1.during);
         // The whole history, read fresh, still agrees with the oracle.
         assertWalk((await walk(c, lr, q.ql, undefined)).ids, oracle(q, all), `${what}: fresh walk over everything`);
       }

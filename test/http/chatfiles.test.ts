@@ -4,6 +4,7 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import sharp from 'sharp';
 import { after, before, describe, test } from 'node:test';
+import { ConfigError, loadConfig } from '../../src/config.js';
 import { Api, createApp, demoToken, req, startTestServer, type TestServer } from '../helpers.js';
 import { assertApiError, download, filesUnder, multipartBody, noisyPng, smallPng, upload } from './chatfile-helpers.js';
 
@@ -107,6 +108,13 @@ describe('upload', () => {
       assert.equal(filesUnder(path.join(small.dataDir, 'files')).length, 1);
     } finally {
       await small.close();
+    }
+  });
+
+  test('FILE_MAX_BYTES defaults to 10 MB and must be a whole number of bytes', () => {
+    assert.equal(loadConfig({}).fileMaxBytes, 10 * MB);
+    for (const bad of ['abc', '0', '-1']) {
+      assert.throws(() => loadConfig({ FILE_MAX_BYTES: bad }), (e: unknown) => e instanceof ConfigError && e.setting === 'FILE_MAX_BYTES');
     }
   });
 

@@ -67,6 +67,18 @@ test('add a batch: newmembers lists those who joined; an unknown user refuses th
   assert.deepEqual(await membersOf(gid), [{ member: 'bob' }, { member: 'dave' }, { member: 'erin' }, { owner: 'owner' }]);
 });
 
+test('a group may be created with more members than a batch holds, up to maxusers', async () => {
+  const names = Array.from({ length: 70 }, (_, i) => `crowd${i}`);
+  for (const part of [names.slice(0, 35), names.slice(35)]) {
+    assert.equal((await admin.post('/demo/chat/users', part.map((username) => ({ username, password: 'pw' })))).status, 200);
+  }
+  const gid = await makeGroup(names, { maxusers: 71 });
+  assert.equal((await membersOf(gid)).length, 71);
+  const full = await admin.post(G, { groupname: 'g', desc: 'd', public: true, owner: 'owner', members: names, maxusers: 70 });
+  assert.equal(full.status, 403, full.text);
+  assert.match(full.body.error_description, /^can not join this group, reason:group: \d+ has reached maxusers 70$/);
+});
+
 test('remove one member: an object; several: an array; the owner and non-members are refused, nothing removed', async () => {
   const gid = await makeGroup(['bob', 'carol', 'dave', 'erin']);
   const one = await admin.delete(`${G}/${gid}/users/BOB`);
@@ -99,6 +111,13 @@ test('maxusers (owner included) caps adding, one by one or in a batch, until it 
   assert.equal((await admin.put(`${G}/${gid}`, { maxusers: 5 })).status, 200);
   assert.deepEqual((await admin.post(`${G}/${gid}/users`, { usernames: ['dave', 'erin'] })).body.data.newmembers, ['dave', 'erin']);
   assertError(await admin.post(`${G}/${gid}/users/frank`), 403, 'forbidden_op', `can not join this group, reason:group: ${gid} has reached maxusers 5`);
+});
+
+test('concurrent adds cannot push a group past maxusers', async () => {
+  const gid = await makeGroup(['bob'], { maxusers: 3 });
+  const rs = await Promise.all(['carol', 'dave', 'erin', 'frank', 'gina'].map((u) => admin.post(`${G}/${gid}/users/${u}`)));
+  assert.deepEqual(rs.map((r) => r.status).sort(), [200, 403, 403, 403, 403]);
+  assert.equal((await membersOf(gid)).length, 3);
 });
 
 test('a user may own or belong to at most 500 groups; chat rooms are counted apart', async () => {

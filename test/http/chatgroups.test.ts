@@ -174,10 +174,14 @@ test('update answers true for exactly the keys sent; unknown keys are 400 invali
   assert.deepEqual(r.body.data, { groupname: true, description: true, maxusers: true });
   const one = await admin.put(`${G}/${gid}`, { description: 'only this' });
   assert.deepEqual(one.body.data, { description: true });
+  const flags = await admin.put(`${G}/${gid}`, { public: false, membersonly: 'true', allowinvites: true });
+  assert.deepEqual(flags.body.data, { public: true, membersonly: true, allowinvites: true });
+  assertError(await admin.put(`${G}/${gid}`, { public: 'no' }), 400, 'illegal_argument', 'public must be true or false');
   let g = await detailOf(gid);
   assert.equal(g.name, 'after');
   assert.equal(g.description, 'only this');
   assert.equal(g.maxusers, 500);
+  assert.deepEqual([g.public, g.membersonly, g.allowinvites], [false, true, true]);
 
   assertError(await admin.put(`${G}/${gid}`, { groupid: '1' }), 400, 'invalid_parameter', 'some of [groupid] are not valid fields');
   assertError(await admin.put(`${G}/${gid}`, { groupname: 'z', owner: 'bob', x: 1 }), 400, 'invalid_parameter', 'some of [owner, x] are not valid fields');

@@ -351,6 +351,9 @@ test('200 sends in parallel are all stored exactly once with distinct msg_ids', 
   assert.equal(acked.size, 200, 'distinct msg_ids');
   const stored = await storedAfter(m);
   assert.equal(stored.length, 200);
+  // Insertion order (seq) and msg_id order agree even when sends share a group commit.
+  const ids = stored.map((e) => BigInt(String(e.entity.msg_id)));
+  for (let i = 1; i < ids.length; i++) assert.ok(ids[i]! > ids[i - 1]!, `msg_id ${ids[i]} stored after ${ids[i - 1]}`);
   for (const { entity: e } of stored) {
     const text = acked.get(String(e.msg_id));
     assert.ok(text !== undefined, `stored msg_id ${e.msg_id} was acknowledged`);
