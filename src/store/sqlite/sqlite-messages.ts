@@ -1,0 +1,241 @@
+import Database from 'better-sqlite3';
+import { textContains, textTokens, type ContainsQuery } from '../../domain/text-match.js';
+import { compileWhere, distanceMeters, normalizeJsonPath, sortExpression, type Fragment, type SqlParam } from './sqlite-ql.js';
+import type { MessageHit, MessageQuery, MessageRow, NewMessage } from '../store.js';
+
+type Row = Record<string, unknown>;
+
+const num = (v: unknown): number => Number(v);
+const str = (v: unknown): string => String(v);
+
+function messageFrom(r: Row): MessageRow {
+  return {
+    seq: BigInt(r.seq as bigint), appId: num(r.app_id), uuid: str(r.uuid), msgId: str(r.msg_id),
+    timestamp: num(r.timestamp), created: num(r.created), from: str(r.from_user), to: str(r.to_id),
+    chatType: str(r.chat_type) as MessageRow['chatType'],
+    bodyType: r.body_type === null ? null : str(r.body_type),
+    text: null,
+    lat: r.lat === null ? null : num(r.lat),
+    lng: r.lng === null ? null : num(r.lng),
+    entity: r.entity as Buffer,
+  };
+}
+
+const MAX_CACHED_STATEMENTS = 256;
+
+interface PendingWrite {
+  messages: NewMessage[];
+  resolve(seqs: bigint[]): void;
+  reject(err: unknown): void;
+}
+
+/**
+ * Chat messages of the SQLite store: group-committed inserts with their full-text and location
+ * index rows, keyset pages of compiled ql queries, the high-water mark, purges.
+ */
+export class SqliteMessages {
+  private pending: PendingWrite[] = [];
+  private flushScheduled = false;
+  private readonly stmts: ReturnType<SqliteMessages['prepare']>;
+
+  constructor(private readonly db: Database.Database, private readonly groupCommitMax: number) {
+    this.registerFunctions();
+    this.stmts = this.prepare();
+  }
+
+  // Functions the compiled ql calls (sqlite-ql.ts); deterministic, so SQLite may cache results.
+  private registerFunctions(): void {
+    const det = { deterministic: true };
+    this.db.function('cv_path', det, (k: unknown) => (typeof k === 'string' ? normalizeJsonPath(k) : null));
+    this.db.function('cv_lower', det, (v: unknown) => (typeof v === 'string' ? v.toLowerCase() : (v as SqlParam)));
+    const parsed = new Map<string, ContainsQuery>();
+    this.db.function('cv_contains', det, (text: unknown, q: unknown) => {
+      if (typeof text !== 'string' || typeof q !== 'string') return 0;
+      let cq = parsed.get(q);
+      if (!cq) {
+        cq = JSON.parse(q) as ContainsQuery;
+        if (parsed.size > 1000) parsed.clear();
+        parsed.set(q, cq);
+      }
+      return textContains(text, cq) ? 1 : 0;
+    });
+    this.db.function('cv_distance', det, (lat1: unknown, lng1: unknown, lat2: unknown, lng2: unknown) =>
+      typeof lat1 === 'number' && typeof lng1 === 'number' && typeof lat2 === 'number' && typeof lng2 === 'number'
+        ? distanceMeters(lat1, lng1, lat2, lng2)
+        : null,
+    );
+  }
+
+  private prepare() {
+    const db = this.db;
+    return {
+      insertMessage: db.prepare(
+        `INSERT INTO messages (app_id, uuid, msg_id, timestamp, created, from_user, to_id, chat_type, body_type, lat, lng, entity)
+         VALUES (@appId, @uuid, @msgId, @timestamp, @created, @from, @to, @chatType, @bodyType, @lat, @lng, @entity)`,
+      ),
+      insertText: db.prepare('INSERT INTO messages_fts (rowid, bi, uni) VALUES (?, ?, ?)'),
+      insertGeo: db.prepare('INSERT INTO messages_geo (id, min_lat, max_lat, min_lng, max_lng) VALUES (?, ?, ?, ?, ?)'),
+      deleteMessage: db.prepare('DELETE FROM messages WHERE app_id = ? AND seq = ?'),
+      deleteText: db.prepare('DELETE FROM messages_fts WHERE rowid = ?'),
+      deleteGeo: db.prepare('DELETE FROM messages_geo WHERE id = ?'),
+      maxSeq: db.prepare("SELECT seq FROM sqlite_sequence WHERE name = 'messages'").pluck().safeIntegers(true),
+      messageSeq: db.prepare('SELECT seq FROM messages WHERE app_id = ? AND msg_id = ?').pluck().safeIntegers(true),
+      // Covered by the (app_id, timestamp, seq) index: no table rows are read.
+      messageStats: db.prepare('SELECT count(*), max(seq), total(seq) FROM messages WHERE app_id = ? AND timestamp >= ? AND timestamp < ?').raw(true).safeIntegers(true),
+      messagesAfter: db.prepare('SELECT * FROM messages WHERE app_id = ? AND seq > ? ORDER BY seq LIMIT ?').safeIntegers(true),
+    };
+  }
+
+  /** Queues messages for the next group commit; resolves with their seqs once on disk. */
+  insert(messages: NewMessage[]): Promise<bigint[]> {
+    return new Promise((resolve, reject) => {
+      this.pending.push({ messages, resolve, reject });
+      if (!this.flushScheduled) {
+        this.flushScheduled = true;
+        // Everything that arrives in this turn of the event loop shares one fsync'd commit.
+        setImmediate(() => this.flush());
+      }
+    });
+  }
+
+  /** Commits everything queued, in group-commit batches. */
+  flush(): void {
+    this.flushScheduled = false;
+    while (this.pending.length > 0) {
+      const batch: PendingWrite[] = [];
+      let n = 0;
+      while (this.pending.length > 0 && (n === 0 || n + this.pending[0]!.messages.length <= this.groupCommitMax)) {
+        const w = this.pending.shift()!;
+        batch.push(w);
+        n += w.messages.length;
+      }
+      const results: bigint[][] = [];
+      try {
+        this.db.transaction(() => {
+          for (const w of batch) {
+            const seqs: bigint[] = [];
+            for (const m of w.messages) seqs.push(this.insertOne(m));
+            results.push(seqs);
+          }
+        })();
+      } catch (e) {
+        // A failed batch fails every write in it; nothing of it was committed.
+        for (const w of batch) w.reject(e);
+        continue;
+      }
+      batch.forEach((w, i) => w.resolve(results[i]!));
+    }
+  }
+
+  private insertOne(m: NewMessage): bigint {
+    const { text, ...row } = m;
+    const seq = BigInt(this.stmts.insertMessage.run(row).lastInsertRowid);
+    if (text) {
+      const t = textTokens(text);
+      this.stmts.insertText.run(seq, t.bi.join(' '), t.uni.join(' '));
+    }
+    if (m.lat !== null && m.lng !== null) this.stmts.insertGeo.run(seq, m.lat, m.lat, m.lng, m.lng);
+    return seq;
+  }
+
+  private statements = new Map<string, Database.Statement>();
+
+  private cached(sql: string): Database.Statement {
+    let st = this.statements.get(sql);
+    if (!st) {
+      st = this.db.prepare(sql).raw(true);
+      if (this.statements.size >= MAX_CACHED_STATEMENTS) this.statements.delete(this.statements.keys().next().value!);
+      this.statements.set(sql, st);
+    }
+    return st;
+  }
+
+  /** One keyset page of a message query. */
+  find(q: MessageQuery): MessageHit[] {
+    const keys = q.orderBy.map((k) => sortExpression(k, q.near));
+    const params: SqlParam[] = [q.appId, q.maxSeq, q.minSeq];
+    const where: string[] = ['m.app_id = ?', 'm.seq <= ?', 'm.seq > ?'];
+    const add = (f: Fragment) => {
+      where.push(f.sql);
+      params.push(...f.params);
+    };
+    if (q.where) add(compileWhere(q.where));
+    // A message without a sort key's field has no place in that order (Usergrid dropped it too).
+    for (const k of keys) if (!k.sql.startsWith('m.')) add({ sql: `${k.sql} IS NOT NULL`, params: k.params });
+    const seqDir = q.orderBy.length > 0 ? q.orderBy[q.orderBy.length - 1]!.dir : 'asc';
+    if (q.after) add(keysetAfter(keys, q.orderBy.map((k) => k.dir), seqDir, q.after.keys as SqlParam[], q.after.seq));
+    const order = [...keys.map((k, i) => `${k.sql} ${q.orderBy[i]!.dir.toUpperCase()}`), `m.seq ${seqDir.toUpperCase()}`];
+    const orderParams = keys.flatMap((k) => k.params);
+    const select = ['m.seq', ...keys.map((k) => k.sql), 'm.entity'];
+    const selectParams = keys.flatMap((k) => k.params);
+    const sql = `SELECT ${select.join(', ')} FROM messages m WHERE ${where.join(' AND ')} ORDER BY ${order.join(', ')} LIMIT ?`;
+    const rows = this.cached(sql).all(...selectParams, ...params, ...orderParams, q.limit) as unknown[][];
+    return rows.map((r) => ({ seq: BigInt(r[0] as number), keys: r.slice(1, 1 + keys.length), entity: r[1 + keys.length] as Buffer }));
+  }
+
+  highWaterMark(): bigint {
+    // One writer commits at a time and seqs are assigned in commit order, so the largest seq
+    // ever handed out is already committed: nothing below it can still appear.
+    const v = this.stmts.maxSeq.get() as bigint | undefined;
+    return v ?? 0n;
+  }
+
+  messageSeq(appId: number, msgId: string): bigint | null {
+    const v = this.stmts.messageSeq.get(appId, msgId) as bigint | undefined;
+    return v ?? null;
+  }
+
+  messageStats(appId: number, from: number, to: number): { count: number; fingerprint: string } {
+    const r = this.stmts.messageStats.get(appId, from, to) as [bigint, bigint | null, bigint | null];
+    return { count: Number(r[0]), fingerprint: `${r[0]}:${r[1] ?? 0}:${r[2] ?? 0}` };
+  }
+
+  delete(appId: number, seqs: bigint[]): number {
+    let n = 0;
+    this.db.transaction(() => {
+      for (const seq of seqs) {
+        if (this.stmts.deleteMessage.run(appId, seq).changes === 0) continue;
+        n++;
+        this.stmts.deleteText.run(seq);
+        this.stmts.deleteGeo.run(seq);
+      }
+    })();
+    return n;
+  }
+
+  after(appId: number, afterSeq: bigint, limit: number): MessageRow[] {
+    return (this.stmts.messagesAfter.all(appId, afterSeq, limit) as Row[]).map(messageFrom);
+  }
+
+  count(appId: number): number {
+    const r = this.db.prepare('SELECT count(*) AS n FROM messages WHERE app_id = ?').get(appId) as Row;
+    return num(r.n);
+  }
+}
+
+/**
+ * The keyset condition "after this row" for sort keys in mixed directions: a row value
+ * comparison when all directions agree (SQLite then walks the index), else the OR expansion.
+ */
+function keysetAfter(keys: Fragment[], dirs: ('asc' | 'desc')[], seqDir: 'asc' | 'desc', values: SqlParam[], seq: bigint): Fragment {
+  const cols = [...keys.map((k) => k.sql), 'm.seq'];
+  const colParams = keys.map((k) => k.params);
+  const vals: SqlParam[] = [...values, seq];
+  const allDirs = [...dirs, seqDir];
+  if (allDirs.every((d) => d === allDirs[0]) && keys.every((k) => k.params.length === 0)) {
+    return { sql: `(${cols.join(', ')}) ${allDirs[0] === 'asc' ? '>' : '<'} (${cols.map(() => '?').join(', ')})`, params: vals };
+  }
+  const ors: string[] = [];
+  const params: SqlParam[] = [];
+  for (let i = 0; i < cols.length; i++) {
+    const parts: string[] = [];
+    for (let j = 0; j < i; j++) {
+      parts.push(`${cols[j]} = ?`);
+      params.push(...(colParams[j] ?? []), vals[j]!);
+    }
+    parts.push(`${cols[i]} ${allDirs[i] === 'asc' ? '>' : '<'} ?`);
+    params.push(...(colParams[i] ?? []), vals[i]!);
+    ors.push(`(${parts.join(' AND ')})`);
+  }
+  return { sql: `(${ors.join(' OR ')})`, params };
+}
