@@ -41,7 +41,9 @@ export async function startServer(env: Record<string, string> = {}): Promise<Ben
 export async function startServerOn(dataDir: string, env: Record<string, string> = {}, removeAtStop = false): Promise<BenchServer> {
   const port = await freePort();
   let out = '';
-  const proc = spawn(process.execPath, [CLI, 'serve'], {
+  // BENCH_SERVER_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles the server of a run.
+  const nodeArgs = (process.env.BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const proc = spawn(process.execPath, [...nodeArgs, CLI, 'serve'], {
     env: { ...process.env, PORT: String(port), DATA_DIR: dataDir, LOG_LEVEL: 'warn', CHATVAULT_ADMIN: `${ADMIN.username}:${ADMIN.password}`, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

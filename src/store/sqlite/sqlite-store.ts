@@ -98,6 +98,18 @@ export class SqliteStore implements Store {
     };
   }
 
+  private readonly statements = new Map<string, Database.Statement>();
+
+  /** A prepared statement, cached by its SQL text (preparing costs more than running). */
+  private sql(text: string): Database.Statement {
+    let st = this.statements.get(text);
+    if (!st) {
+      st = this.db.prepare(text);
+      this.statements.set(text, st);
+    }
+    return st;
+  }
+
   async close(): Promise<void> {
     if (!this.db?.open) return;
     this.messages.flush();
@@ -105,18 +117,17 @@ export class SqliteStore implements Store {
   }
 
   async getMeta(key: string): Promise<string | null> {
-    const r = this.db.prepare('SELECT value FROM meta WHERE key = ?').get(key) as Row | undefined;
+    const r = this.sql('SELECT value FROM meta WHERE key = ?').get(key) as Row | undefined;
     return r ? str(r.value) : null;
   }
 
   async setMeta(key: string, value: string): Promise<void> {
-    this.db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value').run(key, value);
+    this.sql('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value').run(key, value);
   }
 
   async createOrg(o: Omit<OrgRow, 'id' | 'credGen'>): Promise<OrgRow> {
     try {
-      const info = this.db
-        .prepare('INSERT INTO orgs (uuid, name, client_id, client_secret, created) VALUES (?, ?, ?, ?, ?)')
+      const info = this.sql('INSERT INTO orgs (uuid, name, client_id, client_secret, created) VALUES (?, ?, ?, ?, ?)')
         .run(o.uuid, o.name, o.clientId, o.clientSecret, o.created);
       return (await this.getOrgById(Number(info.lastInsertRowid)))!;
     } catch (e) {
@@ -125,35 +136,33 @@ export class SqliteStore implements Store {
   }
 
   async getOrgByName(name: string): Promise<OrgRow | null> {
-    const r = this.db.prepare('SELECT * FROM orgs WHERE name = ?').get(name) as Row | undefined;
+    const r = this.sql('SELECT * FROM orgs WHERE name = ?').get(name) as Row | undefined;
     return r ? orgFrom(r) : null;
   }
 
   async getOrgById(id: number): Promise<OrgRow | null> {
-    const r = this.db.prepare('SELECT * FROM orgs WHERE id = ?').get(id) as Row | undefined;
+    const r = this.sql('SELECT * FROM orgs WHERE id = ?').get(id) as Row | undefined;
     return r ? orgFrom(r) : null;
   }
 
   async getOrgByClientId(clientId: string): Promise<OrgRow | null> {
-    const r = this.db.prepare('SELECT * FROM orgs WHERE client_id = ?').get(clientId) as Row | undefined;
+    const r = this.sql('SELECT * FROM orgs WHERE client_id = ?').get(clientId) as Row | undefined;
     return r ? orgFrom(r) : null;
   }
 
   async upsertAdmin(a: Omit<AdminRow, 'id' | 'pwGen' | 'modified'>): Promise<AdminRow> {
-    const existing = this.db.prepare('SELECT * FROM admins WHERE username = ?').get(a.username) as Row | undefined;
+    const existing = this.sql('SELECT * FROM admins WHERE username = ?').get(a.username) as Row | undefined;
     if (!existing) return this.createAdmin(a);
     const cur = adminFrom(existing);
     const pwChanged = cur.passwordHash !== a.passwordHash;
-    this.db
-      .prepare('UPDATE admins SET password_hash = ?, pw_gen = pw_gen + ?, sysadmin = ?, email = ?, modified = ? WHERE id = ?')
+    this.sql('UPDATE admins SET password_hash = ?, pw_gen = pw_gen + ?, sysadmin = ?, email = ?, modified = ? WHERE id = ?')
       .run(a.passwordHash, pwChanged ? 1 : 0, a.sysadmin ? 1 : 0, a.email, Date.now(), cur.id);
     return (await this.getAdminById(cur.id))!;
   }
 
   async createAdmin(a: Omit<AdminRow, 'id' | 'pwGen' | 'modified'>): Promise<AdminRow> {
     try {
-      const info = this.db
-        .prepare('INSERT INTO admins (uuid, username, email, password_hash, sysadmin, created, modified) VALUES (?, ?, ?, ?, ?, ?, ?)')
+      const info = this.sql('INSERT INTO admins (uuid, username, email, password_hash, sysadmin, created, modified) VALUES (?, ?, ?, ?, ?, ?, ?)')
         .run(a.uuid, a.username, a.email, a.passwordHash, a.sysadmin ? 1 : 0, a.created, a.created);
       return (await this.getAdminById(Number(info.lastInsertRowid)))!;
     } catch (e) {
@@ -162,36 +171,33 @@ export class SqliteStore implements Store {
   }
 
   async findAdmin(nameOrEmail: string): Promise<AdminRow | null> {
-    const r = this.db
-      .prepare('SELECT * FROM admins WHERE username = ? OR email = ? ORDER BY username = ? DESC LIMIT 1')
+    const r = this.sql('SELECT * FROM admins WHERE username = ? OR email = ? ORDER BY username = ? DESC LIMIT 1')
       .get(nameOrEmail, nameOrEmail, nameOrEmail) as Row | undefined;
     return r ? adminFrom(r) : null;
   }
 
   async getAdminById(id: number): Promise<AdminRow | null> {
-    const r = this.db.prepare('SELECT * FROM admins WHERE id = ?').get(id) as Row | undefined;
+    const r = this.sql('SELECT * FROM admins WHERE id = ?').get(id) as Row | undefined;
     return r ? adminFrom(r) : null;
   }
 
   async addOrgAdmin(orgId: number, adminId: number): Promise<void> {
-    this.db.prepare('INSERT OR IGNORE INTO org_admins (org_id, admin_id) VALUES (?, ?)').run(orgId, adminId);
+    this.sql('INSERT OR IGNORE INTO org_admins (org_id, admin_id) VALUES (?, ?)').run(orgId, adminId);
   }
 
   async orgsOfAdmin(adminId: number): Promise<OrgRow[]> {
-    const rows = this.db
-      .prepare('SELECT orgs.* FROM orgs JOIN org_admins ON org_admins.org_id = orgs.id WHERE org_admins.admin_id = ? ORDER BY orgs.id')
+    const rows = this.sql('SELECT orgs.* FROM orgs JOIN org_admins ON org_admins.org_id = orgs.id WHERE org_admins.admin_id = ? ORDER BY orgs.id')
       .all(adminId) as Row[];
     return rows.map(orgFrom);
   }
 
   async isOrgAdmin(orgId: number, adminId: number): Promise<boolean> {
-    return this.db.prepare('SELECT 1 FROM org_admins WHERE org_id = ? AND admin_id = ?').get(orgId, adminId) !== undefined;
+    return this.sql('SELECT 1 FROM org_admins WHERE org_id = ? AND admin_id = ?').get(orgId, adminId) !== undefined;
   }
 
   async createApp(a: Omit<AppRow, 'id' | 'credGen' | 'orgName'>): Promise<AppRow> {
     try {
-      const info = this.db
-        .prepare(
+      const info = this.sql(
           `INSERT INTO apps (uuid, org_id, name, client_id, client_secret, open_registration, created)
            VALUES (?, ?, ?, ?, ?, ?, ?)`,
         )
@@ -203,8 +209,7 @@ export class SqliteStore implements Store {
   }
 
   async getApp(orgName: string, nameOrUuid: string): Promise<AppRow | null> {
-    const r = this.db
-      .prepare(`${APP_SELECT} WHERE orgs.name = ? AND (apps.name = ? OR apps.uuid = lower(?))`)
+    const r = this.sql(`${APP_SELECT} WHERE orgs.name = ? AND (apps.name = ? OR apps.uuid = lower(?))`)
       .get(orgName, nameOrUuid, nameOrUuid) as Row | undefined;
     return r ? appFrom(r) : null;
   }
@@ -215,18 +220,17 @@ export class SqliteStore implements Store {
   }
 
   async listApps(orgId: number): Promise<AppRow[]> {
-    return (this.db.prepare(`${APP_SELECT} WHERE apps.org_id = ? ORDER BY apps.id`).all(orgId) as Row[]).map(appFrom);
+    return (this.sql(`${APP_SELECT} WHERE apps.org_id = ? ORDER BY apps.id`).all(orgId) as Row[]).map(appFrom);
   }
 
   async setAppCredentials(appId: number, clientId: string, clientSecret: string): Promise<AppRow> {
-    this.db
-      .prepare('UPDATE apps SET client_id = ?, client_secret = ?, cred_gen = cred_gen + 1 WHERE id = ?')
+    this.sql('UPDATE apps SET client_id = ?, client_secret = ?, cred_gen = cred_gen + 1 WHERE id = ?')
       .run(clientId, clientSecret, appId);
     return (await this.getAppById(appId))!;
   }
 
   async setOpenRegistration(appId: number, open: boolean): Promise<AppRow> {
-    this.db.prepare('UPDATE apps SET open_registration = ? WHERE id = ?').run(open ? 1 : 0, appId);
+    this.sql('UPDATE apps SET open_registration = ? WHERE id = ?').run(open ? 1 : 0, appId);
     return (await this.getAppById(appId))!;
   }
 
@@ -260,10 +264,9 @@ export class SqliteStore implements Store {
 
   async listUsers(appId: number, after: UserPosition | null, limit: number): Promise<UserRow[]> {
     const rows = after
-      ? this.db
-          .prepare('SELECT * FROM users WHERE app_id = ? AND (created, id) > (?, ?) ORDER BY created, id LIMIT ?')
+      ? this.sql('SELECT * FROM users WHERE app_id = ? AND (created, id) > (?, ?) ORDER BY created, id LIMIT ?')
           .all(appId, after.created, after.id, limit)
-      : this.db.prepare('SELECT * FROM users WHERE app_id = ? ORDER BY created, id LIMIT ?').all(appId, limit);
+      : this.sql('SELECT * FROM users WHERE app_id = ? ORDER BY created, id LIMIT ?').all(appId, limit);
     return (rows as Row[]).map(userFrom);
   }
 
@@ -282,12 +285,12 @@ export class SqliteStore implements Store {
       sets.push('properties = @properties');
       params.properties = JSON.stringify(patch.properties);
     }
-    this.db.prepare(`UPDATE users SET ${sets.join(', ')} WHERE id = @id`).run(params);
+    this.sql(`UPDATE users SET ${sets.join(', ')} WHERE id = @id`).run(params);
     return (await this.getUserById(userId))!;
   }
 
   async deleteUsers(userIds: number[]): Promise<UserRow[]> {
-    const del = this.db.prepare('DELETE FROM users WHERE id = ? RETURNING *');
+    const del = this.sql('DELETE FROM users WHERE id = ? RETURNING *');
     const out: UserRow[] = [];
     this.db.transaction(() => {
       for (const id of userIds) {
