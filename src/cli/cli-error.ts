@@ -1,4 +1,4 @@
-import type { Command } from 'commander';
+import { InvalidArgumentError, type Command } from 'commander';
 
 /** The exit codes of the data commands (`export`, `import`), as docs/cli.md lists them. */
 export const EXIT = {
@@ -46,6 +46,15 @@ export function diskError(e: unknown, what: string): CliError | null {
  */
 export function usageExits(cmd: Command): Command {
   return cmd.exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : EXIT.usage));
+}
+
+/** A commander parser for a whole number in [min, max] (anything else is a usage error). */
+export function wholeNumber(min: number, max: number) {
+  return (v: string): number => {
+    const n = Number(v);
+    if (!/^\d+$/.test(v.trim()) || n < min || n > max) throw new InvalidArgumentError(`expected a whole number from ${min} to ${max}`);
+    return n;
+  };
 }
 
 /** Runs a command body; a failure prints `chatvault NAME: message` and exits with its code. */

@@ -43,7 +43,7 @@ export interface ExportState {
   watermark?: string | undefined;
   /** The largest timestamp written so far (for `--since-last` on other servers). */
   maxTimestamp?: number | undefined;
-  /** What the output writer needs to go on (Parquet row-group metadata). */
+  /** What the output writer needs to go on (Parquet: how many row groups are journaled). */
   writer?: unknown;
   /** Where the last complete run ended: the next `--since-last` starts there. */
   last?: (SinceMark & { count: number; finishedAt: number }) | undefined;
@@ -53,21 +53,6 @@ export interface ExportState {
 /** The default state file of an output. */
 export function statePathFor(out: string): string {
   return `${out}.chatvault-export.json`;
-}
-
-// Writer metadata holds 64-bit integers and bytes, which JSON has no words for.
-function tag(_k: string, v: unknown): unknown {
-  if (typeof v === 'bigint') return { $bigint: v.toString() };
-  if (v instanceof Uint8Array) return { $bytes: Buffer.from(v).toString('base64') };
-  return v;
-}
-
-function untag(_k: string, v: unknown): unknown {
-  if (typeof v !== 'object' || v === null || Array.isArray(v)) return v;
-  const o = v as Record<string, unknown>;
-  if (typeof o.$bigint === 'string') return BigInt(o.$bigint);
-  if (typeof o.$bytes === 'string') return new Uint8Array(Buffer.from(o.$bytes, 'base64'));
-  return v;
 }
 
 /** Reads a state file; null when there is none, exit 2 when it cannot be used. */
@@ -81,7 +66,7 @@ export function readState(file: string): ExportState | null {
   }
   let st: ExportState;
   try {
-    st = JSON.parse(text, untag) as ExportState;
+    st = JSON.parse(text) as ExportState;
   } catch {
     throw new CliError(EXIT.usage, `the checkpoint ${file} is not valid JSON; remove it to start over`);
   }
@@ -96,7 +81,7 @@ export function writeState(file: string, st: ExportState): void {
   const tmp = `${file}.tmp`;
   const fd = fs.openSync(tmp, 'w');
   try {
-    fs.writeSync(fd, JSON.stringify({ ...st, updatedAt: Date.now() }, tag, 1) + '\n');
+    fs.writeSync(fd, JSON.stringify({ ...st, updatedAt: Date.now() }, null, 1) + '\n');
     fs.fsyncSync(fd);
   } finally {
     fs.closeSync(fd);

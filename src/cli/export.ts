@@ -1,10 +1,10 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Command, InvalidArgumentError, Option } from 'commander';
+import { Command, Option } from 'commander';
 import { LineWriter } from '../export/writers/line-writer.js';
 import { OutputFile } from '../export/writers/output-file.js';
 import { ParquetFileWriter } from '../export/writers/parquet-writer.js';
 import type { RecordWriter } from '../export/writers/record-writer.js';
-import { CliError, diskError, EXIT, runCommand, usageExits } from './cli-error.js';
+import { CliError, diskError, EXIT, runCommand, usageExits, wholeNumber } from './cli-error.js';
 import { readState, statePathFor, targetDiff, writeState, type ExportFormat, type ExportState, type ExportTarget, type SinceMark, type WalkMode } from './export-state.js';
 import { Progress } from './progress.js';
 import { Interrupted, RemoteApp, type Batch, type WalkEnd } from './remote-app.js';
@@ -26,21 +26,13 @@ interface ExportOptions {
   progress: boolean;
   pageSize: number;
   checkpointEvery: number;
+  rowGroupSize: number;
   retries: number;
   retryDelayMs: number;
   maxRate?: number;
 }
 
 const CHECKPOINT_MS = 5000;
-
-/** A commander parser for a whole number in [min, max]. */
-export function wholeNumber(min: number, max: number) {
-  return (v: string): number => {
-    const n = Number(v);
-    if (!/^\d+$/.test(v.trim()) || n < min || n > max) throw new InvalidArgumentError(`expected a whole number from ${min} to ${max}`);
-    return n;
-  };
-}
 
 /**
  * The ql of an incremental run on a server without watermarks: the user's ql with
@@ -63,8 +55,8 @@ function sameApp(a: ExportTarget, b: ExportTarget): boolean {
   return a.url === b.url && a.org === b.org && a.app === b.app;
 }
 
-function resumeHint(st: ExportState, out: string): string {
-  return `${st.count} messages are safely in ${out}; run the same command with --resume to continue`;
+function resumeHint(durable: number, out: string): string {
+  return `${durable} messages are safely in ${out}; run the same command with --resume to continue`;
 }
 
 /** Decides where this run starts: a checkpoint to resume, and the lower bound of an incremental run. */
@@ -85,14 +77,15 @@ function startingPoint(o: ExportOptions, target: ExportTarget, statePath: string
   return { resume: null, since: { watermark: prev.last.watermark, timestamp: prev.last.timestamp }, prev };
 }
 
-async function openWriter(o: ExportOptions, resume: ExportState | null): Promise<RecordWriter> {
+async function openWriter(o: ExportOptions, statePath: string, resume: ExportState | null): Promise<RecordWriter> {
   let file: OutputFile;
   try {
     file = resume ? await OutputFile.resume(o.out, resume.bytes) : await OutputFile.create(o.out);
   } catch (e) {
+    if (resume && (e as NodeJS.ErrnoException).code === 'ENOENT') throw new CliError(EXIT.usage, `${o.out} is gone: start over without --resume`);
     throw diskError(e, o.out) ?? new CliError(EXIT.usage, (e as Error).message);
   }
-  if (o.format === 'parquet') return ParquetFileWriter.open(file, o.checkpointEvery, resume?.writer);
+  if (o.format === 'parquet') return ParquetFileWriter.open(file, o.rowGroupSize, `${statePath.replace(/\.json$/, '')}.rowgroups.jsonl`, resume?.writer);
   return LineWriter.open(file, o.format, o.gzip === true);
 }
 
@@ -131,6 +124,8 @@ async function runExport(o: ExportOptions): Promise<number> {
   });
   let writer: RecordWriter | undefined;
   let st: ExportState | undefined;
+  // Records the last checkpoint holds: what a --resume would start from.
+  let durable = resume?.count ?? 0;
   try {
     await remote.authenticate();
     // --no-stream treats the server as a plain Easemob one: no detection, paged walk, timestamps.
@@ -150,12 +145,13 @@ async function runExport(o: ExportOptions): Promise<number> {
     } else {
       st = resume;
     }
-    writer = await openWriter(o, resume);
+    writer = await openWriter(o, statePath, resume);
     const w = writer;
     const checkpoint = async () => {
       const mark = await w.checkpoint();
       st = { ...st!, bytes: mark.bytes, writer: mark.resume };
       writeState(statePath, st);
+      durable = st.count;
       lastCheckpoint = Date.now();
     };
     let lastCheckpoint = Date.now();
@@ -184,7 +180,7 @@ async function runExport(o: ExportOptions): Promise<number> {
         progress?.set(st.count);
         resumable = mode === 'stream' || b.cursor !== undefined;
         if (!resumable) continue;
-        if (w.full || w.pending >= o.checkpointEvery || (o.format !== 'parquet' && Date.now() - lastCheckpoint >= CHECKPOINT_MS)) await checkpoint();
+        if (w.pending >= o.checkpointEvery || (o.format !== 'parquet' && Date.now() - lastCheckpoint >= CHECKPOINT_MS)) await checkpoint();
         if (abort.signal.aborted) throw new Interrupted('interrupted');
         if (o.maxRate) {
           const due = started + (thisRun / o.maxRate) * 1000 - Date.now();
@@ -210,12 +206,12 @@ async function runExport(o: ExportOptions): Promise<number> {
   } catch (e) {
     progress?.stop();
     const disk = diskError(e, o.out);
-    if (disk) throw new CliError(disk.exitCode, `${disk.message}${st && st.count > 0 ? `; ${resumeHint(st, o.out)} once there is room` : ''}`);
+    if (disk) throw new CliError(disk.exitCode, `${disk.message}${durable > 0 ? `; ${resumeHint(durable, o.out)} once there is room` : ''}`);
     if (e instanceof Interrupted) {
-      process.stderr.write(`chatvault export: interrupted; ${st ? resumeHint(st, o.out) : 'nothing was written'}\n`);
+      process.stderr.write(`chatvault export: interrupted; ${st ? resumeHint(durable, o.out) : 'nothing was written'}\n`);
       return EXIT.interrupted;
     }
-    if (e instanceof CliError && e.exitCode === EXIT.unreachable && st && st.count > 0) throw new CliError(e.exitCode, `${e.message}; ${resumeHint(st, o.out)}`);
+    if (e instanceof CliError && e.exitCode === EXIT.unreachable && durable > 0) throw new CliError(e.exitCode, `${e.message}; ${resumeHint(durable, o.out)}`);
     throw e;
   } finally {
     await writer?.close().catch(() => undefined);
@@ -244,7 +240,8 @@ export function registerExport(program: Command): void {
     .option('--no-stream', 'treat the server as plain Easemob: page GET chatmessages even on chatvault')
     .option('--no-progress', 'no progress display on stderr')
     .option('--page-size <n>', 'page size of the paged walk', wholeNumber(1, 1000), 1000)
-    .option('--checkpoint-every <n>', 'records between checkpoints (and rows per Parquet row group)', wholeNumber(1, 10_000_000), 50_000)
+    .option('--checkpoint-every <n>', 'records between checkpoints (jsonl and csv also checkpoint every 5 s)', wholeNumber(1, 10_000_000), 50_000)
+    .option('--row-group-size <n>', 'rows per Parquet row group (a checkpoint also ends one)', wholeNumber(1, 1_000_000), 10_000)
     .option('--retries <n>', 'retries of a request that failed transiently', wholeNumber(0, 1000), 8)
     .option('--max-rate <n>', 'at most this many messages per second', wholeNumber(1, 100_000_000))
     .addOption(new Option('--retry-delay-ms <ms>', 'first back-off delay').argParser(wholeNumber(1, 600_000)).default(500).hideHelp());

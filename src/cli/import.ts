@@ -7,8 +7,7 @@ import { prepare } from '../chatvault.js';
 import { ConfigError, loadConfig } from '../config.js';
 import { MessageImporter } from '../export/importer.js';
 import type { AppRow } from '../store/store.js';
-import { CliError, diskError, EXIT, runCommand, usageExits } from './cli-error.js';
-import { wholeNumber } from './export.js';
+import { CliError, diskError, EXIT, runCommand, usageExits, wholeNumber } from './cli-error.js';
 import { Progress } from './progress.js';
 
 interface ImportOptions {

@@ -12,8 +12,8 @@ export interface CliRun {
 }
 
 /** Starts the built CLI as a child process. */
-export function spawnCli(args: string[]): { proc: ChildProcess; done: Promise<CliRun> } {
-  const proc = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, LOG_LEVEL: 'silent' } });
+export function spawnCli(args: string[], env: Record<string, string> = {}): { proc: ChildProcess; done: Promise<CliRun> } {
+  const proc = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, LOG_LEVEL: 'silent', ...env } });
   let stdout = '';
   let stderr = '';
   proc.stdout!.on('data', (d) => (stdout += d));

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import http from 'node:http';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { gunzipSync } from 'node:zlib';
@@ -33,6 +34,18 @@ function state(out: string): { count: number; complete: boolean; bytes: number }
 
 async function parquetRows(file: string): Promise<Record<string, unknown>[]> {
   return parquetReadObjects({ file: await asyncBufferFromFile(file) }) as Promise<Record<string, unknown>[]>;
+}
+
+async function waitUntilServing(url: string): Promise<void> {
+  for (let i = 0; i < 1500; i++) {
+    try {
+      if ((await fetch(`${url}/status`)).ok) return;
+    } catch {
+      // not listening yet
+    }
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  throw new Error(`${url} did not start`);
 }
 
 /** The set of msg_ids of a list, checking that none repeats. */
@@ -95,7 +108,7 @@ describe('chatvault export', () => {
 
   test('parquet read back with hyparquet equals the jsonl: msg_ids, integer timestamps, typed body fields, ext', async () => {
     const out = path.join(dir, 'all.parquet');
-    await exportOk(out, '--format', 'parquet', '--checkpoint-every', '700');
+    await exportOk(out, '--format', 'parquet', '--row-group-size', '400', '--checkpoint-every', '1000');
     const rows = await parquetRows(out);
     assert.equal(rows.length, N);
     assert.deepEqual(rows.map((r) => r.msg_id), jsonl.map((r) => r.msg_id));
@@ -255,6 +268,85 @@ describe('chatvault export', () => {
       r = await runCli(args('/dev/full', '--state', path.join(dir, 'full.state.json')));
       assert.equal(r.code, 6, r.stderr);
       assert.match(r.stderr, /no space left/);
+    }
+  });
+
+  test('the server killed and restarted mid-walk: the CLI retries the page and ends with every message exactly once', async () => {
+    // A server of its own, in a child process on a fixed port, over a data folder seeded here.
+    const data = tempDir('cv-restart-');
+    const seeded = await startTestServer({}, data);
+    await seedMessages(seeded.cv.services.store, (await seeded.cv.services.store.getApp('demo', 'chat'))!, N, 9_100_000_000);
+    const creds = seeded.demo;
+    await seeded.close();
+    const port = await freePort();
+    const serve = () => {
+      const child = spawnCli(['serve'], { PORT: String(port), HOST: '127.0.0.1', DATA_DIR: data });
+      return { child, up: waitUntilServing(`http://127.0.0.1:${port}`) };
+    };
+    let server = serve();
+    await server.up;
+    const out = path.join(dir, 'restart.jsonl');
+    const run = spawnCli([
+      'export', '--url', `http://127.0.0.1:${port}`, '--org', 'demo', '--app', 'chat', '--client-id', creds.clientId, '--client-secret', creds.clientSecret,
+      '--out', out, '--no-stream', '--page-size', '100', '--max-rate', '2000', '--checkpoint-every', '300', '--retries', '30', '--retry-delay-ms', '100',
+    ]);
+    try {
+      await waitFor(() => (state(out)?.count ?? 0) >= 600, 'a checkpoint half-way');
+      server.child.proc.kill('SIGKILL');
+      await server.child.done;
+      server = serve();
+      await server.up;
+      const r = await run.done;
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stderr, /retry/);
+      const ids = readJsonl(out).map((rec) => rec.msg_id);
+      assert.equal(ids.length, N);
+      assert.equal(uniqueIds(ids).size, N);
+    } finally {
+      run.proc.kill('SIGKILL');
+      server.child.proc.kill('SIGTERM');
+      await server.child.done;
+      fs.rmSync(data, { recursive: true, force: true });
+    }
+  });
+
+  test('a stream cut by the network is continued after the last record received', async () => {
+    // A proxy that breaks the first export stream after 300 kB, mid-line.
+    const exports: string[] = [];
+    const proxy = http.createServer((inReq, inRes) => {
+      const isExport = inReq.url!.includes('/chatmessages/export');
+      if (isExport) exports.push(inReq.url!);
+      const up = http.request(`${s.url}${inReq.url}`, { method: inReq.method, headers: inReq.headers }, (upRes) => {
+        inRes.writeHead(upRes.statusCode!, upRes.headers);
+        let sent = 0;
+        upRes.on('data', (c: Buffer) => {
+          if (isExport && exports.length === 1 && sent + c.length > 300_000) {
+            inRes.write(c.subarray(0, 300_000 - sent));
+            inRes.destroy();
+            upRes.destroy();
+            return;
+          }
+          sent += c.length;
+          inRes.write(c);
+        });
+        upRes.on('end', () => inRes.end());
+      });
+      inReq.pipe(up);
+    });
+    await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
+    const port = (proxy.address() as { port: number }).port;
+    try {
+      const out = path.join(dir, 'cut.jsonl');
+      const r = await runCli([...args(out, '--retry-delay-ms', '10')].map((a) => (a === s.url ? `http://127.0.0.1:${port}` : a)));
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stderr, /retry 1/);
+      assert.equal(exports.length, 2);
+      assert.match(exports[1]!, /after=\d+/);
+      const uncut = path.join(dir, 'uncut.jsonl');
+      await exportOk(uncut);
+      assert.deepEqual(fs.readFileSync(out), fs.readFileSync(uncut));
+    } finally {
+      proxy.close();
     }
   });
 

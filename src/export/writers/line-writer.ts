@@ -17,7 +17,6 @@ export class LineWriter implements RecordWriter {
   private chunks: Buffer[] = [];
   private size = 0;
   pending = 0;
-  readonly full = false;
 
   private constructor(private readonly file: OutputFile, private readonly csv: boolean, private readonly gz: boolean) {}
 

@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import { ByteWriter, ParquetWriter } from 'hyparquet-writer';
 import { VERSION } from '../../version.js';
 import { parseRecord, type StoredRecord } from '../records.js';
@@ -71,47 +72,112 @@ class Drain extends ByteWriter {
 }
 
 interface ParquetResume {
-  rowGroups: RowGroups;
-  numRows: bigint;
+  /** Row groups in the file at the checkpoint (their metadata is in the journal). */
+  rowGroups: number;
+}
+
+// Row-group metadata holds 64-bit integers and bytes, which JSON has no words for.
+function tag(_k: string, v: unknown): unknown {
+  if (typeof v === 'bigint') return { $bigint: v.toString() };
+  if (v instanceof Uint8Array) return { $bytes: Buffer.from(v).toString('base64') };
+  return v;
+}
+
+function untag(_k: string, v: unknown): unknown {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return v;
+  const o = v as Record<string, unknown>;
+  if (typeof o.$bigint === 'string') return BigInt(o.$bigint);
+  if (typeof o.$bytes === 'string') return new Uint8Array(Buffer.from(o.$bytes, 'base64'));
+  return v;
+}
+
+/**
+ * The metadata of the row groups already in a Parquet file that has no footer yet, one JSON line
+ * per group, appended (and synced) at each checkpoint. A resumed run reads it back to write the
+ * footer over every group. Append-only, so a checkpoint costs the same at group 1,000 as at group 1.
+ */
+class RowGroupJournal {
+  constructor(private readonly path: string) {}
+
+  start(): void {
+    fs.writeFileSync(this.path, '');
+  }
+
+  /** The first `count` groups; lines a crash left after the checkpoint are dropped. */
+  load(count: number): RowGroups {
+    let text = '';
+    try {
+      text = fs.readFileSync(this.path, 'utf8');
+    } catch {
+      // no journal: fine only when no group was written
+    }
+    const lines = text.split('\n').slice(0, -1);
+    if (lines.length < count) throw new Error(`the row-group journal ${this.path} holds ${lines.length} of the checkpoint's ${count} row groups`);
+    const kept = lines.slice(0, count);
+    fs.writeFileSync(this.path, kept.map((l) => l + '\n').join(''));
+    return kept.map((l) => JSON.parse(l, untag) as RowGroups[number]);
+  }
+
+  append(groups: RowGroups): void {
+    if (groups.length === 0) return;
+    const fd = fs.openSync(this.path, 'a');
+    try {
+      fs.writeSync(fd, groups.map((g) => JSON.stringify(g, tag) + '\n').join(''));
+      fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+  }
+
+  remove(): void {
+    fs.rmSync(this.path, { force: true });
+  }
 }
 
 /**
  * Parquet with a typed schema: timestamp and created INT64 epoch milliseconds, lat/lng DOUBLE,
  * length INT32, strings UTF-8, ext and payload JSON text. Rows are buffered up to one row group
  * (memory stays bounded by the group size), then encoded and appended. A checkpoint ends the row
- * group in progress; its state carries the row-group metadata written so far, so a resumed run
- * cuts the file back to the last complete row group, appends further groups and writes the
+ * group in progress and journals the metadata of the groups written since the last one, so a
+ * resumed run cuts the file back to the last checkpoint, appends further groups and writes the
  * footer over all of them at the end.
  */
 export class ParquetFileWriter implements RecordWriter {
   private cols: Cell[][] = COLUMNS.map(() => []);
   private readonly bytes = new Drain(1 << 20);
   private readonly pq: ParquetWriter;
+  private journaled: number;
   pending = 0;
 
-  private constructor(private readonly file: OutputFile, private readonly rowGroupSize: number, resume: ParquetResume | undefined) {
+  private constructor(private readonly file: OutputFile, private readonly rowGroupSize: number, private readonly journal: RowGroupJournal, resumed: RowGroups | null) {
     this.pq = new ParquetWriter({ writer: this.bytes, schema: SCHEMA, createdBy: `chatvault version ${VERSION}` });
-    if (resume) {
+    if (resumed) {
       // The header magic is already in the file: drop the copy the constructor wrote.
       this.bytes.index = 0;
       this.bytes.offset = file.length;
-      this.pq.row_groups = resume.rowGroups;
-      this.pq.num_rows = resume.numRows;
+      this.pq.row_groups = resumed;
+      this.pq.num_rows = resumed.reduce((n, g) => n + g.num_rows, 0n);
     }
+    this.journaled = this.pq.row_groups.length;
   }
 
-  /** A writer over a fresh output, or over a resumed one with the checkpoint's `resume` state. */
-  static async open(file: OutputFile, rowGroupSize: number, resume: unknown): Promise<ParquetFileWriter> {
-    const r = resume as ParquetResume | undefined;
-    const valid = file.length > 0 && r !== undefined && Array.isArray(r.rowGroups) && typeof r.numRows === 'bigint';
-    if (file.length > 0 && !valid) throw new Error('the checkpoint has no Parquet row groups to go on from');
-    const w = new ParquetFileWriter(file, rowGroupSize, valid ? r : undefined);
+  /**
+   * A writer over a fresh output, or over a resumed one with the checkpoint's `resume` state.
+   * `journalPath` is where the row-group metadata is kept until the footer is written.
+   */
+  static async open(file: OutputFile, rowGroupSize: number, journalPath: string, resume: unknown): Promise<ParquetFileWriter> {
+    const journal = new RowGroupJournal(journalPath);
+    let groups: RowGroups | null = null;
+    if (file.length > 0) {
+      const count = (resume as ParquetResume | undefined)?.rowGroups;
+      if (typeof count !== 'number') throw new Error('the checkpoint has no Parquet row groups to go on from');
+      groups = journal.load(count);
+    } else {
+      journal.start();
+    }
+    const w = new ParquetFileWriter(file, rowGroupSize, journal, groups);
     await w.drain();
     return w;
-  }
-
-  get full(): boolean {
-    return this.pending >= this.rowGroupSize;
   }
 
   async write(lines: Buffer, count: number): Promise<void> {
@@ -120,6 +186,7 @@ export class ParquetFileWriter implements RecordWriter {
       for (let i = 0; i < cells.length; i++) this.cols[i]!.push(cells[i]!);
     });
     this.pending += count;
+    if (this.cols[0]!.length >= this.rowGroupSize) await this.endRowGroup();
   }
 
   private async drain(): Promise<void> {
@@ -139,8 +206,10 @@ export class ParquetFileWriter implements RecordWriter {
   async checkpoint(): Promise<WriterMark> {
     await this.endRowGroup();
     await this.file.sync();
+    this.journal.append(this.pq.row_groups.slice(this.journaled));
+    this.journaled = this.pq.row_groups.length;
     this.pending = 0;
-    return { bytes: this.file.length, resume: { rowGroups: this.pq.row_groups, numRows: this.pq.num_rows } satisfies ParquetResume };
+    return { bytes: this.file.length, resume: { rowGroups: this.journaled } satisfies ParquetResume };
   }
 
   async finish(): Promise<WriterMark> {
@@ -148,6 +217,7 @@ export class ParquetFileWriter implements RecordWriter {
     await this.pq.finish();
     await this.drain();
     await this.file.sync();
+    this.journal.remove();
     this.pending = 0;
     return { bytes: this.file.length };
   }

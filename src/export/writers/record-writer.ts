@@ -2,7 +2,7 @@
 export interface WriterMark {
   /** The length of the output at that point. */
   bytes: number;
-  /** Format state beyond the bytes (Parquet: the row groups already written). */
+  /** Format state beyond the bytes (Parquet: the number of row groups journaled). */
   resume?: unknown;
 }
 
@@ -15,8 +15,6 @@ export interface RecordWriter {
   write(lines: Buffer, count: number): Promise<void>;
   /** Records written since the last checkpoint. */
   readonly pending: number;
-  /** True when the writer would rather checkpoint now (a full Parquet row group). */
-  readonly full: boolean;
   /** Makes every record written so far durable. */
   checkpoint(): Promise<WriterMark>;
   /** Completes the file (a Parquet footer) and makes it durable. */
