@@ -1,5 +1,6 @@
 import type { Config } from './config.js';
 import { ContactService } from './domain/contacts.js';
+import { AppCache } from './domain/app-cache.js';
 import { CursorCodec } from './domain/cursor.js';
 import { ChatFileService } from './domain/files.js';
 import path from 'node:path';
@@ -32,7 +33,8 @@ export interface Services {
 
 /** Wires the domain services over an opened store, with the server's signing key. */
 export function buildServices(config: Config, store: Store, key: Buffer, nodeId = 0): Services {
-  const tokens = new TokenService(key, store);
+  const apps = new AppCache(store);
+  const tokens = new TokenService(key, store, apps);
   const cursors = new CursorCodec(key);
   const groups = new GroupService(store, cursors);
   const users = new UserService(store, tokens, cursors, config.tokenTtlSeconds, (ids) => groups.deleteOwnedBy(ids));
@@ -41,7 +43,7 @@ export function buildServices(config: Config, store: Store, key: Buffer, nodeId 
     store,
     tokens,
     cursors,
-    tenants: new TenantService(store, tokens, config.tokenTtlSeconds),
+    tenants: new TenantService(store, tokens, config.tokenTtlSeconds, apps),
     users,
     groups,
     contacts: new ContactService(store, users),

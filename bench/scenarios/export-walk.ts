@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { CursorCodec } from '../../src/domain/cursor.js';
@@ -136,24 +137,43 @@ export async function exportWalk(_seconds: number, opts: { messages?: number; bi
   };
 }
 
-/** (d): p99 latency of `from = 'userN' and timestamp > T` with limit 100 over HTTP on a large store. */
-async function pointQuery(count: number, log: (s: string) => void): Promise<{ messages: number; queries: number; p50Ms: number; p99Ms: number }> {
+/** Reads a file once so that the OS keeps it in its page cache, as a running server's data is. */
+async function warmFile(file: string): Promise<void> {
+  for await (const _chunk of fs.createReadStream(file, { highWaterMark: 8 * 1024 * 1024 })) {
+    // reading is the point
+  }
+}
+
+type PointResult = { queries: number; p50Ms: number; p99Ms: number };
+
+/**
+ * (d): p99 latency of `from = 'userN' and timestamp > T` with limit 100 over HTTP on a large
+ * store: once as the data file happens to be on disk (cold), and once after it was read into the
+ * OS page cache (warm, the steady state of a server whose data fits in memory).
+ */
+async function pointQuery(count: number, log: (s: string) => void): Promise<{ messages: number; cold: PointResult; warm: PointResult; p99Ms: number }> {
   const data = await seedMessages(count, log);
   const s = await startServerOn(data.dataDir);
   try {
     const tok = await fetch(`${s.url}/demo/chat/token`, {
       method: 'POST', body: JSON.stringify({ grant_type: 'client_credentials', client_id: data.clientId, client_secret: data.clientSecret }),
     }).then((r) => r.json() as Promise<{ access_token: string }>);
-    const times: number[] = [];
     const span = data.lastTs - data.firstTs;
-    for (let i = 0; i < 300; i++) {
-      const user = `user${(i * 7919) % 1000}`;
-      const t = Math.floor(data.firstTs + ((i * 104729) % 1000) / 1000 * span);
-      const ql = `select * where from = '${user}' and timestamp > ${t}`;
-      const { ms } = await get(`${s.url}/demo/chat/chatmessages?ql=${encodeURIComponent(ql)}&limit=100`, tok.access_token);
-      if (i >= 20) times.push(ms);
-    }
-    const out = { messages: count, queries: times.length, p50Ms: r2(percentile(times, 50)), p99Ms: r2(percentile(times, 99)) };
+    const pass = async (seed: number): Promise<PointResult> => {
+      const times: number[] = [];
+      for (let i = 0; i < 320; i++) {
+        const user = `user${(i * 7919 + seed) % 1000}`;
+        const t = Math.floor(data.firstTs + (((i + seed) * 104729) % 1000) / 1000 * span);
+        const ql = `select * where from = '${user}' and timestamp > ${t}`;
+        const { ms } = await get(`${s.url}/demo/chat/chatmessages?ql=${encodeURIComponent(ql)}&limit=100`, tok.access_token);
+        if (i >= 20) times.push(ms);
+      }
+      return { queries: times.length, p50Ms: r2(percentile(times, 50)), p99Ms: r2(percentile(times, 99)) };
+    };
+    const cold = await pass(0);
+    await warmFile(path.join(data.dataDir, 'chatvault.db'));
+    const warm = await pass(500);
+    const out = { messages: count, cold, warm, p99Ms: warm.p99Ms };
     log(`point query: ${JSON.stringify(out)}`);
     return out;
   } finally {

@@ -1,6 +1,7 @@
 import { ApiError, errors } from '../errors.js';
 import { DuplicateError, type AdminRow, type AppRow, type OrgRow, type Store } from '../store/store.js';
 import { clientSecret, uuidV1 } from '../util/ids.js';
+import type { AppCache } from './app-cache.js';
 import { hashPassword, verifyPassword } from './passwords.js';
 import { canAdminApp, canAdminOrg, type Principal, type TokenService } from './tokens.js';
 
@@ -20,7 +21,12 @@ export interface AppCredentials {
 
 /** Organizations, apps, admin users and the tokens they are granted. */
 export class TenantService {
-  constructor(private readonly store: Store, private readonly tokens: TokenService, private readonly ttl: number) {}
+  constructor(
+    private readonly store: Store,
+    private readonly tokens: TokenService,
+    private readonly ttl: number,
+    private readonly apps: AppCache,
+  ) {}
 
   /** Creates the system administrator, or updates its password when it already exists. */
   async ensureSysadmin(username: string, password: string): Promise<AdminRow> {
@@ -91,7 +97,16 @@ export class TenantService {
 
   /** Issues new client credentials; every token of the old ones stops working. */
   async regenerateCredentials(app: AppRow): Promise<AppRow> {
-    return this.store.setAppCredentials(app.id, clientSecret(18), clientSecret(21));
+    const updated = await this.store.setAppCredentials(app.id, clientSecret(18), clientSecret(21));
+    this.apps.clear();
+    return updated;
+  }
+
+  /** Switches open registration of an app. */
+  async setOpenRegistration(app: AppRow, open: boolean): Promise<AppRow> {
+    const updated = await this.store.setOpenRegistration(app.id, open);
+    this.apps.clear();
+    return updated;
   }
 
   /** The org, or 404. */
@@ -103,7 +118,7 @@ export class TenantService {
 
   /** The app of `/{org}/{app}/...`, or the documented 404. */
   async app(orgName: string, appName: string, rest: string): Promise<AppRow> {
-    const app = await this.store.getApp(orgName, appName);
+    const app = await this.apps.get(orgName, appName);
     if (!app) throw errors.appNotFound(orgName, appName, rest);
     return app;
   }

@@ -1,5 +1,6 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { errors } from '../errors.js';
+import type { AppCache } from './app-cache.js';
 import type { AdminRow, AppRow, OrgRow, Store, UserRow } from '../store/store.js';
 
 /** Who a token speaks for. */
@@ -35,7 +36,7 @@ const MAC = 16;
  * Nothing is stored per token, so tokens survive restarts and work on every node.
  */
 export class TokenService {
-  constructor(private readonly key: Buffer, private readonly store: Store) {}
+  constructor(private readonly key: Buffer, private readonly store: Store, private readonly apps: AppCache) {}
 
   /** Issues a token; `ttlSeconds` 0 means it never expires. */
   issue(kind: TokenKind, subject: number, gen: number, ttlSeconds: number): string {
@@ -86,7 +87,7 @@ export class TokenService {
         return { kind: 'org', org };
       }
       case 'app': {
-        const app = await this.store.getAppById(c.subject);
+        const app = await this.apps.byId(c.subject);
         if (!app || app.credGen !== c.gen) throw errors.unknownToken();
         return { kind: 'app', app };
       }
@@ -95,7 +96,7 @@ export class TokenService {
         if (!user || user.pwGen !== c.gen) throw errors.unknownToken();
         // Deactivation suspends the user's tokens; they work again once it is activated.
         if (!user.activated) throw errors.deactivatedUser(user.username);
-        const app = await this.store.getAppById(user.appId);
+        const app = await this.apps.byId(user.appId);
         if (!app) throw errors.unknownToken();
         return { kind: 'user', user, app };
       }

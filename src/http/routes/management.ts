@@ -117,7 +117,7 @@ export function managementRoutes(app: FastifyInstance, s: Services): void {
     const b = bodyObject(req);
     const open = b.allow_open_registration ?? b.allowOpenRegistration;
     if (typeof open !== 'boolean') throw errors.illegalArgument('allow_open_registration must be true or false');
-    const updated = await s.store.setOpenRegistration(a.id, open);
+    const updated = await s.tenants.setOpenRegistration(a, open);
     return envelope(req, s.config.publicUrl, { action: 'put', app: updated, path: '', entities: [appEntity(updated)] });
   });
 }

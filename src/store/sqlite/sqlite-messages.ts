@@ -109,18 +109,19 @@ export class SqliteMessages {
         batch.push(w);
         n += w.messages.length;
       }
-      const results: bigint[][] = [];
+      let results: bigint[][];
       try {
-        this.db.transaction(() => {
-          for (const w of batch) {
-            const seqs: bigint[] = [];
-            for (const m of w.messages) seqs.push(this.insertOne(m));
-            results.push(seqs);
+        results = this.db.transaction(() => batch.map((w) => w.messages.map((m) => this.insertOne(m))))();
+      } catch {
+        // Nothing of the batch was committed. One bad write (a duplicate msg_id of an import)
+        // must not fail the others that happened to share its commit: retry each on its own.
+        for (const w of batch) {
+          try {
+            w.resolve(this.db.transaction(() => w.messages.map((m) => this.insertOne(m)))());
+          } catch (e) {
+            w.reject(e);
           }
-        })();
-      } catch (e) {
-        // A failed batch fails every write in it; nothing of it was committed.
-        for (const w of batch) w.reject(e);
+        }
         continue;
       }
       batch.forEach((w, i) => w.resolve(results[i]!));
@@ -153,8 +154,13 @@ export class SqliteMessages {
   /** One keyset page of a message query. */
   find(q: MessageQuery): MessageHit[] {
     const keys = q.orderBy.map((k) => sortExpression(k, q.near));
-    const params: SqlParam[] = [q.appId, q.maxSeq, q.minSeq];
-    const where: string[] = ['m.app_id = ?', 'm.seq <= ?', 'm.seq > ?'];
+    // In storage order the keyset is a seq bound: merged with `since` into one lower bound, the
+    // rowid range is the way in (SQLite seeks with one lower bound only). The unary + keeps the
+    // planner from taking an app_id index, which every row of the app shares, and sorting.
+    const storageOrder = q.orderBy.length === 0;
+    const lower = storageOrder && q.after && q.after.seq > q.minSeq ? q.after.seq : q.minSeq;
+    const params: SqlParam[] = [q.appId, q.maxSeq, lower];
+    const where: string[] = [storageOrder ? '+m.app_id = ?' : 'm.app_id = ?', 'm.seq <= ?', 'm.seq > ?'];
     const add = (f: Fragment) => {
       where.push(f.sql);
       params.push(...f.params);
@@ -163,7 +169,7 @@ export class SqliteMessages {
     // A message without a sort key's field has no place in that order (Usergrid dropped it too).
     for (const k of keys) if (!k.sql.startsWith('m.')) add({ sql: `${k.sql} IS NOT NULL`, params: k.params });
     const seqDir = q.orderBy.length > 0 ? q.orderBy[q.orderBy.length - 1]!.dir : 'asc';
-    if (q.after) add(keysetAfter(keys, q.orderBy.map((k) => k.dir), seqDir, q.after.keys as SqlParam[], q.after.seq));
+    if (q.after && !storageOrder) add(keysetAfter(keys, q.orderBy.map((k) => k.dir), seqDir, q.after.keys as SqlParam[], q.after.seq));
     const order = [...keys.map((k, i) => `${k.sql} ${q.orderBy[i]!.dir.toUpperCase()}`), `m.seq ${seqDir.toUpperCase()}`];
     const orderParams = keys.flatMap((k) => k.params);
     const select = ['m.seq', ...keys.map((k) => k.sql), 'm.entity'];

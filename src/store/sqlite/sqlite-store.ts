@@ -5,7 +5,9 @@ import { SqliteContacts } from './sqlite-contacts.js';
 import { SqliteFiles } from './sqlite-files.js';
 import { SqliteGroups } from './sqlite-groups.js';
 import { SqliteMessages } from './sqlite-messages.js';
-import { migrate } from './sqlite-schema.js';
+import { UUID_RE } from '../../util/ids.js';
+import { applyPragmas, migrate } from './sqlite-schema.js';
+import { SqliteWriter } from './sqlite-writer.js';
 import {
   DuplicateError,
   type AdminRow, type AppRow, type ChatFileRow, type GroupKind, type GroupMember, type GroupPatch, type GroupRow, type JoinRefusal,
@@ -59,6 +61,7 @@ const APP_SELECT = 'SELECT apps.*, orgs.name AS org_name FROM apps JOIN orgs ON 
 export class SqliteStore implements Store {
   private db!: Database.Database;
   private messages!: SqliteMessages;
+  private writer: SqliteWriter | null = null;
   private stmts!: ReturnType<SqliteStore['prepare']>;
   fresh = false;
   readonly kind = 'sqlite';
@@ -69,17 +72,13 @@ export class SqliteStore implements Store {
     if (this.file !== ':memory:') fs.mkdirSync(path.dirname(this.file), { recursive: true });
     this.fresh = this.file === ':memory:' || !fs.existsSync(this.file);
     this.db = new Database(this.file);
-    this.db.pragma('journal_mode = WAL');
-    // FULL: a commit is on disk before we acknowledge it, so a power cut loses nothing.
-    this.db.pragma('synchronous = FULL');
-    this.db.pragma('foreign_keys = ON');
-    this.db.pragma('busy_timeout = 5000');
-    // Index pages of a large message table must stay in memory for inserts and keyset pages
-    // to be fast: 128 MiB of page cache, and reads through mmap.
-    this.db.pragma('cache_size = -131072');
-    this.db.pragma('mmap_size = 1073741824');
+    applyPragmas(this.db);
     migrate(this.db);
     this.messages = new SqliteMessages(this.db, this.groupCommitMax);
+    // Message inserts are committed by a writer thread with its own connection, so that the
+    // event loop keeps serving while a commit waits for the disk. (An in-memory database cannot
+    // be shared with a thread: there the inserts stay on this connection.)
+    this.writer = this.file === ':memory:' ? null : new SqliteWriter(this.file, this.groupCommitMax);
     this.stmts = this.prepare();
   }
 
@@ -112,6 +111,7 @@ export class SqliteStore implements Store {
 
   async close(): Promise<void> {
     if (!this.db?.open) return;
+    await this.writer?.close();
     this.messages.flush();
     this.db.close();
   }
@@ -251,7 +251,8 @@ export class SqliteStore implements Store {
   }
 
   async getUser(appId: number, nameOrUuid: string): Promise<UserRow | null> {
-    const r = (this.stmts.getUserByName.get(appId, nameOrUuid) ?? this.stmts.getUserByUuid.get(appId, nameOrUuid.toLowerCase())) as
+    // Usernames are never shaped like a uuid, so only such a string needs the uuid lookup.
+    const r = (UUID_RE.test(nameOrUuid) ? this.stmts.getUserByUuid.get(appId, nameOrUuid.toLowerCase()) : this.stmts.getUserByName.get(appId, nameOrUuid)) as
       | Row
       | undefined;
     return r ? userFrom(r) : null;
@@ -302,7 +303,7 @@ export class SqliteStore implements Store {
   }
 
   // ---- Chat messages (sqlite-messages.ts) ----
-  insertMessages(messages: NewMessage[]): Promise<bigint[]> { return this.messages.insert(messages); }
+  insertMessages(messages: NewMessage[]): Promise<bigint[]> { return this.writer ? this.writer.insert(messages) : this.messages.insert(messages); }
   async findMessages(q: MessageQuery): Promise<MessageHit[]> { return this.messages.find(q); }
   async highWaterMark(): Promise<bigint> { return this.messages.highWaterMark(); }
   async messageSeq(appId: number, msgId: string): Promise<bigint | null> { return this.messages.messageSeq(appId, msgId); }

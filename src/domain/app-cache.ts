@@ -1,0 +1,42 @@
+import type { AppRow, Store } from '../store/store.js';
+
+const TTL_MS = 1000;
+
+/**
+ * Apps looked up on every request (path and token), kept for a second. An app changes rarely
+ * (credentials, registration mode); changes made through this process are seen at once, changes
+ * made elsewhere (the CLI, another node) within the TTL.
+ */
+export class AppCache {
+  private readonly byName = new Map<string, { app: AppRow | null; at: number }>();
+  private readonly byIdMap = new Map<number, { app: AppRow | null; at: number }>();
+
+  constructor(private readonly store: Store, private readonly ttlMs = TTL_MS) {}
+
+  /** The app of `/{org}/{app}` (name or uuid), or null. */
+  async get(orgName: string, nameOrUuid: string): Promise<AppRow | null> {
+    const key = `${orgName.toLowerCase()}\0${nameOrUuid.toLowerCase()}`;
+    const hit = this.byName.get(key);
+    if (hit && Date.now() - hit.at < this.ttlMs) return hit.app;
+    const app = await this.store.getApp(orgName, nameOrUuid);
+    if (this.byName.size > 10_000) this.byName.clear();
+    this.byName.set(key, { app, at: Date.now() });
+    return app;
+  }
+
+  /** The app with this id, or null. */
+  async byId(id: number): Promise<AppRow | null> {
+    const hit = this.byIdMap.get(id);
+    if (hit && Date.now() - hit.at < this.ttlMs) return hit.app;
+    const app = await this.store.getAppById(id);
+    if (this.byIdMap.size > 10_000) this.byIdMap.clear();
+    this.byIdMap.set(id, { app, at: Date.now() });
+    return app;
+  }
+
+  /** Forgets everything (after this process changed an app). */
+  clear(): void {
+    this.byName.clear();
+    this.byIdMap.clear();
+  }
+}

@@ -1,0 +1,69 @@
+import { Worker } from 'node:worker_threads';
+import type { NewMessage } from '../store.js';
+
+interface Reply {
+  id: number;
+  seqs?: bigint[];
+  error?: { message: string; code?: string };
+}
+
+/** A write that failed in the writer thread, with SQLite's error code (e.g. SQLITE_CONSTRAINT_UNIQUE). */
+export class WriterError extends Error {
+  constructor(message: string, readonly code: string | undefined) {
+    super(message);
+  }
+}
+
+/** The main thread's side of the message writer thread (sqlite-writer-worker.ts). */
+export class SqliteWriter {
+  private worker: Worker | null = null;
+  private nextId = 1;
+  private readonly waiting = new Map<number, { resolve(s: bigint[]): void; reject(e: unknown): void }>();
+
+  constructor(private readonly file: string, private readonly groupCommitMax: number) {}
+
+  private start(): Worker {
+    const w = new Worker(new URL('./sqlite-writer-worker.js', import.meta.url), { workerData: { file: this.file, groupCommitMax: this.groupCommitMax } });
+    w.on('message', (r: Reply) => {
+      const p = this.waiting.get(r.id);
+      if (!p) return;
+      this.waiting.delete(r.id);
+      if (r.error) p.reject(new WriterError(r.error.message, r.error.code));
+      else p.resolve(r.seqs!);
+      if (this.waiting.size === 0) w.unref();
+    });
+    const fail = (e: unknown) => {
+      // The thread is gone: every write it had not acknowledged fails, the next starts a new one.
+      for (const p of this.waiting.values()) p.reject(e instanceof Error ? e : new Error(`message writer stopped: ${String(e)}`));
+      this.waiting.clear();
+      if (this.worker === w) this.worker = null;
+    };
+    w.on('error', fail);
+    w.on('exit', (code) => fail(new Error(`message writer exited with code ${code}`)));
+    // The thread keeps the process alive only while a write waits for it.
+    w.unref();
+    return w;
+  }
+
+  /** Sends messages to the writer; resolves with their seqs once committed to disk. */
+  insert(rows: NewMessage[]): Promise<bigint[]> {
+    const w = (this.worker ??= this.start());
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      this.waiting.set(id, { resolve, reject });
+      w.ref();
+      w.postMessage({ id, rows });
+    });
+  }
+
+  /** Lets the writer commit what it has, then stops it. */
+  async close(): Promise<void> {
+    const w = this.worker;
+    if (!w) return;
+    const exited = new Promise<void>((resolve) => w.once('exit', () => resolve()));
+    w.ref();
+    w.postMessage({ close: true });
+    await exited;
+    this.worker = null;
+  }
+}
