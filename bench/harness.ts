@@ -176,6 +176,8 @@ export interface ScenarioResult {
   description: string;
   target: string;
   met: boolean;
+  /** One line of the numbers that matter, for the results table. */
+  summary: string;
   result: Record<string, unknown>;
 }
 

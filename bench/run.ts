@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { machine, RESULTS, type ScenarioResult } from './harness.js';
+import { exportCli } from './scenarios/export-cli.js';
 import { exportStream } from './scenarios/export-stream.js';
 import { exportWalk } from './scenarios/export-walk.js';
 import { sendMessages } from './scenarios/send-messages.js';
@@ -13,6 +14,7 @@ function numberFlag(name: string): number | undefined {
 const SCENARIOS: Record<string, (seconds: number) => Promise<ScenarioResult>> = {
   'send-messages': sendMessages,
   'export-walk': (s) => exportWalk(s, { messages: numberFlag('--messages'), bigMessages: numberFlag('--big-messages') }),
+  'export-cli': (s) => exportCli(s, { messages: numberFlag('--messages') }),
   'export-stream': (s) => exportStream(s, { messages: numberFlag('--messages'), bigMessages: numberFlag('--big-messages'), pagedPerSecond: previous('export-walk') }),
 };
 
@@ -34,7 +36,8 @@ async function main(): Promise<void> {
   const args = process.argv.slice(2);
   const seconds = numberFlag('--seconds') ?? 10;
   const names = args.filter((a, i) => !a.startsWith('--') && !(i > 0 && args[i - 1]!.startsWith('--')));
-  const chosen = names.length > 0 ? names : Object.keys(SCENARIOS);
+  // --table-only rewrites the tables from the result files without running anything.
+  const chosen = process.argv.includes('--table-only') ? [] : names.length > 0 ? names : Object.keys(SCENARIOS);
   fs.mkdirSync(RESULTS, { recursive: true });
   const at = new Date().toISOString();
   for (const name of chosen) {
@@ -60,16 +63,18 @@ function writeTable(): void {
     '',
     'Written by `npm run bench`; each scenario also has its JSON file here.',
     '',
-    '| scenario | result | p50 / p99 latency | target | met | measured |',
-    '| --- | --- | --- | --- | --- | --- |',
-    ...rows.map((r) => {
-      const res = r.result as { perSecond?: number; latencyMs?: { p50: number; p99: number } };
-      const lat = res.latencyMs ? `${res.latencyMs.p50} ms / ${res.latencyMs.p99} ms` : '';
-      return `| ${r.scenario} | ${res.perSecond ?? ''} /s | ${lat} | ${r.target} | ${r.met ? 'yes' : 'no'} | ${r.at.slice(0, 10)}, ${r.machine.cpus} cores, Node ${r.machine.node} |`;
-    }),
+    '| scenario | numbers | target | met | measured |',
+    '| --- | --- | --- | --- | --- |',
+    ...rows.map((r) => `| ${r.scenario} | ${r.summary ?? ''} | ${r.target} | ${r.met ? 'yes' : 'no'} | ${r.at.slice(0, 10)}, ${r.machine.cpus} cores, Node ${r.machine.node} |`),
     '',
   ];
   fs.writeFileSync(path.join(RESULTS, 'README.md'), lines.join('\n'));
+  // The project README shows the same table between its bench markers.
+  const readme = path.resolve(RESULTS, '../../README.md');
+  const text = fs.readFileSync(readme, 'utf8');
+  const table = lines.slice(4, -1).join('\n');
+  const updated = text.replace(/<!-- bench:begin -->\n[\s\S]*?<!-- bench:end -->/, `<!-- bench:begin -->\n${table}\n<!-- bench:end -->`);
+  if (updated !== text) fs.writeFileSync(readme, updated);
 }
 
 main().catch((e: unknown) => {

@@ -38,13 +38,13 @@ export interface SeededData {
 
 /**
  * A data folder holding `count` chat messages of the demo app, written straight into the store
- * (as an import would), spread over 30 days among 1,000 users: mostly text, some images and
+ * (as an import would), spread over `spanHours` (30 days by default) among 1,000 users: mostly text, some images and
  * locations, a tenth of them to groups.
  */
-export async function seedMessages(count: number, log: (s: string) => void = () => {}): Promise<SeededData> {
+export async function seedMessages(count: number, log: (s: string) => void = () => {}, spanHours = 720): Promise<SeededData> {
   // Seeding ten million messages takes a while: keep each data set (deterministic, per schema
   // version of this build) under bench/.data/ and reuse it on the next run.
-  const dataDir = path.join(CACHE, `messages-${count}-${SCHEMA_FINGERPRINT}`);
+  const dataDir = path.join(CACHE, `messages-${count}${spanHours === 720 ? '' : `-in-${spanHours}h`}-${SCHEMA_FINGERPRINT}`);
   const marker = path.join(dataDir, 'seeded.json');
   if (fs.existsSync(marker)) {
     const cached = JSON.parse(fs.readFileSync(marker, 'utf8')) as SeededData;
@@ -59,7 +59,7 @@ export async function seedMessages(count: number, log: (s: string) => void = () 
   const rand = rng(42);
   const ids = new MsgIdGenerator(1);
   const firstTs = Date.UTC(2026, 0, 1);
-  const span = 30 * 86400 * 1000;
+  const span = spanHours * 3600 * 1000;
   const step = span / count;
   const t0 = Date.now();
   const CHUNK = 20000;

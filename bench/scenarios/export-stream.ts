@@ -93,6 +93,8 @@ export async function exportStream(_seconds: number, opts: { messages?: number; 
     description: `ndjson streaming export over HTTP on ${count} messages vs the in-process walk and the paged walk; server RSS while streaming ${memory.records} messages`,
     target: 'stream >= 70% of in-process and >= 3x paged HTTP walk; server RSS < 300 MB for 5,000,000',
     met,
+    summary: `stream ${stream.perSecond}/s = ${Math.round((stream.perSecond / inProcess.perSecond) * 100)}% of in-process ${inProcess.perSecond}/s` +
+      (paged ? `, ${Math.round((stream.perSecond / paged) * 10) / 10}× paged ${paged}/s` : '') + `; server peak RSS ${memory.serverPeakRssMb} MB streaming ${memory.records}`,
     result: { perSecond: stream.perSecond, inProcessWalk: { ...inProcess, runs: runs.map((r) => r.perSecond) }, stream, pagedHttpPerSecond: paged, memory },
   };
 }

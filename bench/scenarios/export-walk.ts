@@ -133,6 +133,8 @@ export async function exportWalk(_seconds: number, opts: { messages?: number; bi
     description: `(a) HTTP walk limit=1000 parsing each page, (b) in-process walk, (c) page 1 vs 90% depth, on ${count} messages; (d) from+timestamp query limit 100 on ${bigCount}`,
     target: '(b) >= 250,000/s; (a) >= 25% of (b); (c) deep/first <= 1.25; (d) p99 <= 20 ms',
     met,
+    summary: `(a) HTTP ${a}/s = ${Math.round((a / b) * 100)}% of (b); (b) in-process ${b}/s; (c) page 1 ${latency.firstPageMedianMs} ms, 90% deep ${latency.deepPageMedianMs} ms (×${ratio}); ` +
+      `(d) p99 ${point.warm.p99Ms} ms warm, ${point.cold.p99Ms} ms cold, on ${bigCount}`,
     result: { messages: count, seedSeconds: data.seedSeconds, httpWalk: http, inProcessWalk: inProcess, pageLatency: latency, pointQuery: point, perSecond: a },
   };
 }

@@ -18,6 +18,7 @@ export async function sendMessages(seconds: number): Promise<ScenarioResult> {
       description: 'POST /messages with one target, 32 concurrent connections, SQLite synchronous=FULL',
       target: '>= 5000 messages/s',
       met: r.perSecond >= 5000 && r.errors === 0,
+      summary: `${r.perSecond} messages/s, p50 ${r.latencyMs.p50} ms, p99 ${r.latencyMs.p99} ms, ${r.errors} errors`,
       result: { messagesPerSecond: r.perSecond, ...r },
     };
   } finally {
