@@ -99,6 +99,7 @@ export class TenantService {
   async regenerateCredentials(app: AppRow): Promise<AppRow> {
     const updated = await this.store.setAppCredentials(app.id, clientSecret(18), clientSecret(21));
     this.apps.clear();
+    this.tokens.forget();
     return updated;
   }
 

@@ -29,6 +29,7 @@ const PREFIX = 'YWMt';
 const VERSION = 1;
 const BODY = 1 + 1 + 8 + 4 + 4 + 4 + 6;
 const MAC = 16;
+const PRINCIPAL_TTL_MS = 1000;
 
 /**
  * Stateless signed access tokens: the claims travel in the token, an HMAC proves we issued
@@ -74,7 +75,29 @@ export class TokenService {
 
   /** Resolves a token to the principal it speaks for, checking it was not revoked. */
   async principal(token: string): Promise<Principal> {
+    const hit = this.recent.get(token);
+    const now = Date.now();
+    if (hit && now - hit.at < PRINCIPAL_TTL_MS && (hit.expires === 0 || hit.expires > now / 1000)) return hit.principal;
     const c = this.decode(token);
+    const principal = await this.resolve(c);
+    if (this.recent.size >= 10_000) this.recent.clear();
+    this.recent.set(token, { principal, at: now, expires: c.expires });
+    return principal;
+  }
+
+  /**
+   * Forgets the principals of recent tokens: called when this process changes something that
+   * can revoke a token (credentials, a password, a deactivation, a deletion), so that it takes
+   * effect at once here; other processes see it within PRINCIPAL_TTL_MS.
+   */
+  forget(): void {
+    this.recent.clear();
+  }
+
+  // Every request presents a token; resolving one costs an HMAC and a lookup or two.
+  private readonly recent = new Map<string, { principal: Principal; at: number; expires: number }>();
+
+  private async resolve(c: TokenClaims): Promise<Principal> {
     switch (c.kind) {
       case 'admin': {
         const admin = await this.store.getAdminById(c.subject);

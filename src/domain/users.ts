@@ -111,7 +111,9 @@ export class UserService {
 
   private async remove(userIds: number[]): Promise<UserRow[]> {
     await this.beforeDelete(userIds);
-    return this.store.deleteUsers(userIds);
+    const deleted = await this.store.deleteUsers(userIds);
+    this.tokens.forget();
+    return deleted;
   }
 
   /** Sets a new password; a user acting on itself must also give the old one. */
@@ -127,6 +129,7 @@ export class UserService {
       if (!(await verifyPassword(old, u.passwordHash))) throw errors.illegalArgument('oldPassword is not correct');
     }
     await this.store.updateUser(u.id, { passwordHash: await hashPassword(next), modified: Date.now() });
+    this.tokens.forget();
   }
 
   /** Updates `nickname` and custom properties; a null value removes a property. */
@@ -146,7 +149,9 @@ export class UserService {
   async setActivated(app: AppRow, nameOrUuid: string, activated: boolean): Promise<UserRow> {
     const u = await this.get(app, nameOrUuid);
     if (u.activated === activated) return u;
-    return this.store.updateUser(u.id, { activated, modified: Date.now() });
+    const updated = await this.store.updateUser(u.id, { activated, modified: Date.now() });
+    this.tokens.forget();
+    return updated;
   }
 
   /**
