@@ -27,6 +27,10 @@ const PHYSICAL: Record<ColumnKind, Schema[number]> = {
   int32: { name: '', type: 'INT32', repetition_type: 'OPTIONAL' },
 };
 
+// Min/max of free text and JSON help no reader skip a row group, and computing them costs a
+// large share of the writing time: statistics are kept for ids, names, types and numbers.
+const NO_STATS = new Set(['uuid', 'msg', 'url', 'filename', 'addr', 'ext', 'payload']);
+
 const SCHEMA: Schema = [{ name: 'root', num_children: COLUMNS.length }, ...COLUMNS.map(([name, kind]) => ({ ...PHYSICAL[kind], name }))];
 
 function num(v: unknown): number | null {
@@ -197,7 +201,7 @@ export class ParquetFileWriter implements RecordWriter {
   private async endRowGroup(): Promise<void> {
     const n = this.cols[0]!.length;
     if (n === 0) return;
-    const columnData = COLUMNS.map(([name], i) => ({ name, data: this.cols[i]!, offsetIndex: false }));
+    const columnData = COLUMNS.map(([name], i) => ({ name, data: this.cols[i]!, offsetIndex: false, statistics: !NO_STATS.has(name) }));
     this.cols = COLUMNS.map(() => []);
     await this.pq.write({ columnData, rowGroupSize: n });
     await this.drain();
