@@ -6,6 +6,7 @@ import { loadConfig } from '../src/config.js';
 import { buildMessage } from '../src/domain/messages.js';
 import type { AppRow } from '../src/store/store.js';
 import { MsgIdGenerator } from '../src/util/ids.js';
+import { mulberry32 } from '../src/util/prng.js';
 import { SCHEMA_FINGERPRINT } from '../src/store/sqlite/sqlite-schema.js';
 import { ADMIN } from './harness.js';
 
@@ -13,17 +14,7 @@ const CACHE = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../
 
 const WORDS = ['hello', 'world', 'meeting', 'tomorrow', 'lunch', 'project', 'deadline', 'ok', 'thanks', 'see', 'you', 'soon', 'coffee', 'report', 'call', 'me', 'later', '你好', '谢谢', '明天', '开会', '好的'];
 
-/** A seeded PRNG (mulberry32), so every run stores the same messages. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+
 
 export interface SeededData {
   dataDir: string;
@@ -56,7 +47,7 @@ export async function seedMessages(count: number, log: (s: string) => void = () 
   const config = loadConfig({ DATA_DIR: dataDir, LOG_LEVEL: 'silent', CHATVAULT_ADMIN: `${ADMIN.username}:${ADMIN.password}`, GROUP_COMMIT_MAX: '100000' });
   const s = await prepare(config);
   const app = (await s.store.getApp('demo', 'chat'))!;
-  const rand = rng(42);
+  const rand = mulberry32(42); // seeded: every run stores the same messages
   const ids = new MsgIdGenerator(1);
   const firstTs = Date.UTC(2026, 0, 1);
   const span = spanHours * 3600 * 1000;

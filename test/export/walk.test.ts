@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { mulberry32 } from '../../src/util/prng.js';
 import { after, before, describe, test } from 'node:test';
 import { buildMessage, type ChatType } from '../../src/domain/messages.js';
 import { containsQuery, textContains } from '../../src/domain/text-match.js';
@@ -13,16 +14,6 @@ import { Api, createApp, startTestServer, type TestServer } from '../helpers.js'
  * committed meanwhile.
  */
 
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 class Rng {
   private readonly next: () => number;
