@@ -3,7 +3,7 @@ import http from 'node:http';
 import path from 'node:path';
 import { CursorCodec } from '../../src/domain/cursor.js';
 import { ChatQueryEngine } from '../../src/export/chat-query.js';
-import { writeEntitiesPage } from '../../src/export/page-writer.js';
+import { writeEntitiesBody } from '../../src/export/page-writer.js';
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store.js';
 import { startServerOn, type ScenarioResult } from '../harness.js';
 import { seedMessages, type SeededData } from '../seed.js';
@@ -54,10 +54,11 @@ export async function walkInProcess(data: SeededData, ql: string): Promise<{ mes
     const t0 = process.hrtime.bigint();
     do {
       const plan = await engine.plan(app, { ql, limit: '1000', cursor, since: undefined });
-      const page = await engine.page(plan);
-      const body = writeEntitiesPage({ action: 'get', app, params: { ql: [ql], limit: ['1000'] }, uri: 'http://bench/demo/chat/chatmessages', startedAt: Date.now(), cursor: page.cursor, watermark: page.watermark }, page.hits);
+      // The same path as the HTTP route: records spliced by the store into the page.
+      const page = await engine.splicedPage(plan, ',');
+      const body = writeEntitiesBody({ action: 'get', app, params: { ql: [ql], limit: ['1000'] }, uri: 'http://bench/demo/chat/chatmessages', startedAt: Date.now(), cursor: page.cursor, watermark: page.watermark }, page.count, page.body);
       bytes += body.length;
-      n += page.hits.length;
+      n += page.count;
       cursor = page.cursor;
     } while (cursor);
     const seconds = Number(process.hrtime.bigint() - t0) / 1e9;

@@ -4,7 +4,7 @@ import { readLimit } from '../domain/users.js';
 import type { Query, QlExpr, Selection } from '../ql/ast.js';
 import { QlError } from '../ql/errors.js';
 import { parseQl } from '../ql/parser.js';
-import type { AppRow, MessageHit, MessageSortKey, Store } from '../store/store.js';
+import type { AppRow, MessageHit, MessageQuery, MessageSortKey, SplicedPage, Store } from '../store/store.js';
 
 export const DEFAULT_LIMIT = 10;
 export const MAX_LIMIT = 1000;
@@ -33,6 +33,16 @@ export interface ChatQueryPlan {
   minSeq: bigint;
   maxSeq: bigint;
   after: { keys: unknown[]; seq: bigint } | null;
+}
+
+/** One page of a walk as one buffer of joined records. */
+export interface SplicedChatPage {
+  count: number;
+  body: Buffer;
+  cursor: string | undefined;
+  /** Where the page ended (the keyset of its last record), or null when empty. */
+  last: { seq: bigint; keys: unknown[] } | null;
+  watermark: string;
 }
 
 /** One page of a walk. */
@@ -148,17 +158,32 @@ export class ChatQueryEngine {
     return this.fetch(plan);
   }
 
-  /** Reads one page of the plan; the cursor is present only when more messages match. */
+  /** Reads one page of whole records joined by `separator`, without a cursor (streams). */
+  readSpliced(plan: ChatQueryPlan, separator: string): Promise<SplicedPage> {
+    return this.fetchSpliced(plan, separator);
+  }
+
+  /** Reads one page of the plan as separate records (projections, purges); the cursor is present only when more match. */
   async page(plan: ChatQueryPlan): Promise<ChatPage> {
-    const rows = await ((plan.after ? this.takeReadAhead(plan) : undefined) ?? this.fetch(plan));
+    const rows = await this.fetch(plan);
     const hits = rows.slice(0, plan.limit);
     const last = hits[hits.length - 1];
-    let cursor: string | undefined;
-    if (rows.length > plan.limit && last) {
-      cursor = this.cursors.encode(plan.scope, { h: plan.maxSeq.toString(), k: last.keys, s: last.seq.toString() } satisfies CursorPosition, hashPrefix(plan.orderBy));
-      if (plan.limit >= READ_AHEAD_MIN_LIMIT) this.scheduleReadAhead({ ...plan, after: { keys: last.keys, seq: last.seq } });
-    }
+    const cursor = rows.length > plan.limit && last ? this.cursorAfter(plan, last) : undefined;
     return { hits, cursor, watermark: this.watermark(plan.app, plan.maxSeq) };
+  }
+
+  /**
+   * Reads one page of whole records joined by `separator` into one buffer: the fast path of
+   * `select *` pages and streams. After a large page the next one is read ahead (see below).
+   */
+  async splicedPage(plan: ChatQueryPlan, separator: string): Promise<SplicedChatPage> {
+    const p = await ((plan.after ? this.takeReadAhead(plan, separator) : undefined) ?? this.fetchSpliced(plan, separator));
+    let cursor: string | undefined;
+    if (p.more && p.last) {
+      cursor = this.cursorAfter(plan, p.last);
+      if (plan.limit >= READ_AHEAD_MIN_LIMIT) this.scheduleReadAhead({ ...plan, after: p.last }, separator);
+    }
+    return { count: p.count, body: p.body, cursor, last: p.last, watermark: this.watermark(plan.app, plan.maxSeq) };
   }
 
   /** Reads one page and deletes its messages (`DELETE /chatmessages`). */
@@ -170,39 +195,52 @@ export class ChatQueryEngine {
     return page;
   }
 
-  private fetch(plan: ChatQueryPlan): Promise<MessageHit[]> {
-    return this.store.findMessages({
+  private cursorAfter(plan: ChatQueryPlan, last: { seq: bigint; keys: unknown[] }): string {
+    return this.cursors.encode(plan.scope, { h: plan.maxSeq.toString(), k: last.keys, s: last.seq.toString() } satisfies CursorPosition, hashPrefix(plan.orderBy));
+  }
+
+  private query(plan: ChatQueryPlan, limit: number): MessageQuery {
+    return {
       appId: plan.app.id, where: plan.where, orderBy: plan.orderBy, near: plan.near, after: plan.after,
-      minSeq: plan.minSeq, maxSeq: plan.maxSeq, limit: plan.limit + 1,
-    });
+      minSeq: plan.minSeq, maxSeq: plan.maxSeq, limit,
+    };
+  }
+
+  private fetch(plan: ChatQueryPlan): Promise<MessageHit[]> {
+    return this.store.findMessages(this.query(plan, plan.limit + 1));
+  }
+
+  private fetchSpliced(plan: ChatQueryPlan, separator: string): Promise<SplicedPage> {
+    return this.store.findMessagesSpliced(this.query(plan, plan.limit), separator);
   }
 
   // Read-ahead: a bulk walker parses one page while we could already be reading the next. After
   // answering a large page, the next one is fetched in the background and kept briefly. The walk's
   // set is frozen by its high-water mark, so a page read ahead is the page the cursor will ask for
   // (purges clear them).
-  private readonly readAhead = new Map<string, { rows: Promise<MessageHit[]>; at: number }>();
+  private readonly readAhead = new Map<string, { page: Promise<SplicedPage>; at: number }>();
 
-  private readAheadKey(plan: ChatQueryPlan): string {
-    return `${plan.scope}\0${plan.maxSeq}\0${plan.limit}\0${plan.after?.seq}\0${JSON.stringify(plan.after?.keys)}`;
+  private readAheadKey(plan: ChatQueryPlan, separator: string): string {
+    return `${plan.scope}\0${separator}\0${plan.maxSeq}\0${plan.limit}\0${plan.after?.seq}\0${JSON.stringify(plan.after?.keys)}`;
   }
 
-  private takeReadAhead(plan: ChatQueryPlan): Promise<MessageHit[]> | undefined {
-    const key = this.readAheadKey(plan);
+  private takeReadAhead(plan: ChatQueryPlan, separator: string): Promise<SplicedPage> | undefined {
+    const key = this.readAheadKey(plan, separator);
     const hit = this.readAhead.get(key);
     if (!hit) return undefined;
     this.readAhead.delete(key);
-    return Date.now() - hit.at < READ_AHEAD_TTL_MS ? hit.rows : undefined;
+    return Date.now() - hit.at < READ_AHEAD_TTL_MS ? hit.page : undefined;
   }
 
-  private scheduleReadAhead(next: ChatQueryPlan): void {
+  private scheduleReadAhead(next: ChatQueryPlan, separator: string): void {
     setImmediate(() => {
       const now = Date.now();
       for (const [k, v] of this.readAhead) if (now - v.at >= READ_AHEAD_TTL_MS || this.readAhead.size >= READ_AHEAD_MAX) this.readAhead.delete(k);
-      const rows = this.fetch(next);
+      const key = this.readAheadKey(next, separator);
+      const page = this.fetchSpliced(next, separator);
       // A failed read-ahead is simply not used; the request will read the page itself.
-      rows.catch(() => this.readAhead.delete(this.readAheadKey(next)));
-      this.readAhead.set(this.readAheadKey(next), { rows, at: now });
+      page.catch(() => this.readAhead.delete(key));
+      this.readAhead.set(key, { page, at: now });
     });
   }
 

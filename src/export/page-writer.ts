@@ -20,12 +20,8 @@ export interface PageFrame {
  * JSON building or string conversion on the hot path.
  */
 export function writeEntitiesPage(f: PageFrame, hits: MessageHit[]): Buffer {
-  const head = Buffer.from(
-    `{"action":${JSON.stringify(f.action)},"application":"${f.app.uuid}","params":${JSON.stringify(f.params)},` +
-      `"path":"/chatmessages","uri":${JSON.stringify(f.uri)},"entities":[`,
-  );
   const parts: Buffer[] = new Array<Buffer>(hits.length * 2 + 1);
-  parts[0] = head;
+  parts[0] = head(f);
   let n = 1;
   for (let i = 0; i < hits.length; i++) {
     if (i > 0) parts[n++] = COMMA;
@@ -34,6 +30,18 @@ export function writeEntitiesPage(f: PageFrame, hits: MessageHit[]): Buffer {
   parts.length = n;
   parts.push(Buffer.from(']' + tail(f, hits.length)));
   return Buffer.concat(parts);
+}
+
+/** Writes a page whose records arrive already joined by commas (the spliced read path). */
+export function writeEntitiesBody(f: PageFrame, count: number, body: Buffer): Buffer {
+  return Buffer.concat([head(f), body, Buffer.from(']' + tail(f, count))]);
+}
+
+function head(f: PageFrame): Buffer {
+  return Buffer.from(
+    `{"action":${JSON.stringify(f.action)},"application":"${f.app.uuid}","params":${JSON.stringify(f.params)},` +
+      `"path":"/chatmessages","uri":${JSON.stringify(f.uri)},"entities":[`,
+  );
 }
 
 function tail(f: PageFrame, count: number): string {

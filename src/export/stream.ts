@@ -22,18 +22,23 @@ export async function* exportChunks(engine: ChatQueryEngine, plan: ChatQueryPlan
   if (format === 'csv') yield Buffer.from(CSV_HEADER);
   let cur = plan;
   for (;;) {
+    if (format === 'ndjson') {
+      // Whole records, joined by newlines inside the store: one buffer per page.
+      const p = await engine.readSpliced(cur, '\n');
+      if (p.count > 0) {
+        yield Buffer.concat([p.body, NL]);
+        count += p.count;
+      }
+      if (!p.more || !p.last) break;
+      cur = { ...cur, after: p.last };
+      continue;
+    }
     const rows = await engine.read(cur);
     const hits = rows.slice(0, cur.limit);
     if (hits.length > 0) {
-      if (format === 'ndjson') {
-        const parts: Buffer[] = [];
-        for (const h of hits) parts.push(h.entity, NL);
-        yield Buffer.concat(parts);
-      } else {
-        let s = '';
-        for (const h of hits) s += csvRow(parseRecord(h.entity));
-        yield Buffer.from(s);
-      }
+      let s = '';
+      for (const h of hits) s += csvRow(parseRecord(h.entity));
+      yield Buffer.from(s);
       count += hits.length;
     }
     const last = hits[hits.length - 1];

@@ -125,6 +125,18 @@ export interface MessageHit {
   entity: Buffer;
 }
 
+/** A page of stored records already joined into one buffer (see Store.findMessagesSpliced). */
+export interface SplicedPage {
+  /** Records in the page (at most the query's limit). */
+  count: number;
+  /** True when more messages match after this page. */
+  more: boolean;
+  /** The records, joined by the separator. */
+  body: Buffer;
+  /** Keyset position of the last record, or null for an empty page. */
+  last: { seq: bigint; keys: unknown[] } | null;
+}
+
 /** Keyset position of a user listing: created time, then insertion order. */
 export interface UserPosition {
   created: number;
@@ -189,6 +201,11 @@ export interface Store {
   insertMessages(messages: NewMessage[]): Promise<bigint[]>;
   /** One page of a message query (see MessageQuery); never OFFSET, always a keyset. */
   findMessages(q: MessageQuery): Promise<MessageHit[]>;
+  /**
+   * The same page as findMessages, with its records joined into one buffer by `separator` (the
+   * bulk read path: paged walks and streams of whole records).
+   */
+  findMessagesSpliced(q: MessageQuery, separator: string): Promise<SplicedPage>;
   /**
    * The high-water mark: the largest seq below which no message can still commit. A walk that
    * reads only seq <= this sees a set that no concurrent writer can change.

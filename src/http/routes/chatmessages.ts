@@ -5,7 +5,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { errors } from '../../errors.js';
 import { exportChunks, STREAM_PAGE, type StreamEnd, type StreamFormat } from '../../export/stream.js';
 import type { ChatQueryParams } from '../../export/chat-query.js';
-import { writeEntitiesPage, writeListPage, type PageFrame } from '../../export/page-writer.js';
+import { writeEntitiesBody, writeEntitiesPage, writeListPage, type PageFrame } from '../../export/page-writer.js';
 import type { Services } from '../../services.js';
 import { requireAppAdmin } from '../auth.js';
 import { envelope, paramsOf } from '../envelope.js';
@@ -36,12 +36,18 @@ export function chatMessageRoutes(app: FastifyInstance, s: Services): void {
     const a = await s.tenants.app(req.params.org, req.params.app, 'chatmessages');
     await requireAppAdmin(s, req, a, '/chatmessages');
     const plan = await s.chatQuery.plan(a, queryParams(req));
-    const page = purge ? await s.chatQuery.purge(plan) : await s.chatQuery.page(plan);
-    const frame: PageFrame = {
+    const frame = (cursor: string | undefined, watermark: string): PageFrame => ({
       action: purge ? 'delete' : 'get', app: a, params: paramsOf(req), uri: `${s.config.publicUrl}/${a.orgName}/${a.name}/chatmessages`,
-      startedAt: req.startedAt, cursor: page.cursor, watermark: page.watermark,
-    };
-    const body = plan.select.kind === 'all' || purge ? writeEntitiesPage(frame, page.hits) : writeListPage(frame, page.hits, plan.select);
+      startedAt: req.startedAt, cursor, watermark,
+    });
+    if (plan.select.kind === 'all' && !purge) {
+      // Whole records: read as one buffer, spliced into the envelope.
+      const p = await s.chatQuery.splicedPage(plan, ',');
+      return reply.type(JSON_TYPE).send(writeEntitiesBody(frame(p.cursor, p.watermark), p.count, p.body));
+    }
+    const page = purge ? await s.chatQuery.purge(plan) : await s.chatQuery.page(plan);
+    const f = frame(page.cursor, page.watermark);
+    const body = plan.select.kind === 'all' || purge ? writeEntitiesPage(f, page.hits) : writeListPage(f, page.hits, plan.select);
     return reply.type(JSON_TYPE).send(body);
   };
 

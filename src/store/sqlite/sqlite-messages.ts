@@ -1,7 +1,7 @@
 import Database from 'better-sqlite3';
 import { textContains, textTokens, type ContainsQuery } from '../../domain/text-match.js';
 import { compileWhere, distanceMeters, normalizeJsonPath, sortExpression, type Fragment, type SqlParam } from './sqlite-ql.js';
-import type { MessageHit, MessageQuery, MessageRow, NewMessage } from '../store.js';
+import type { MessageHit, MessageQuery, MessageRow, NewMessage, SplicedPage } from '../store.js';
 
 type Row = Record<string, unknown>;
 
@@ -151,8 +151,8 @@ export class SqliteMessages {
     return st;
   }
 
-  /** One keyset page of a message query. */
-  find(q: MessageQuery): MessageHit[] {
+  /** The SELECT of one keyset page: the statement text, its parameters, the sort-key count. */
+  private pageQuery(q: MessageQuery, limit: number): { sql: string; params: SqlParam[]; keys: Fragment[]; order: string[] } {
     const keys = q.orderBy.map((k) => sortExpression(k, q.near));
     // In storage order the keyset is a seq bound: merged with `since` into one lower bound, the
     // rowid range is the way in (SQLite seeks with one lower bound only). The unary + keeps the
@@ -170,14 +170,44 @@ export class SqliteMessages {
     for (const k of keys) if (!k.sql.startsWith('m.')) add({ sql: `${k.sql} IS NOT NULL`, params: k.params });
     const seqDir = q.orderBy.length > 0 ? q.orderBy[q.orderBy.length - 1]!.dir : 'asc';
     if (q.after && !storageOrder) add(keysetAfter(keys, q.orderBy.map((k) => k.dir), seqDir, q.after.keys as SqlParam[], q.after.seq));
-    const order = [...keys.map((k, i) => `${k.sql} ${q.orderBy[i]!.dir.toUpperCase()}`), `m.seq ${seqDir.toUpperCase()}`];
-    const orderParams = keys.flatMap((k) => k.params);
-    const select = ['m.seq', ...keys.map((k) => k.sql), 'm.entity'];
-    const selectParams = keys.flatMap((k) => k.params);
-    const sql = `SELECT ${select.join(', ')} FROM messages m WHERE ${where.join(' AND ')} ORDER BY ${order.join(', ')} LIMIT ?`;
-    const rows = this.cached(sql).all(...selectParams, ...params, ...orderParams, q.limit) as unknown[][];
+    const order = [...q.orderBy.map((k) => k.dir.toUpperCase()), seqDir.toUpperCase()];
+    const orderSql = [...keys.map((k, i) => `${k.sql} ${order[i]}`), `m.seq ${order[order.length - 1]}`];
+    const select = ['m.seq', ...keys.map((k, i) => `${k.sql} AS k${i}`), 'm.entity AS e'];
+    const sql = `SELECT ${select.join(', ')} FROM messages m WHERE ${where.join(' AND ')} ORDER BY ${orderSql.join(', ')} LIMIT ?`;
+    return { sql, params: [...keys.flatMap((k) => k.params), ...params, ...keys.flatMap((k) => k.params), limit], keys, order };
+  }
+
+  /** One keyset page of a message query. */
+  find(q: MessageQuery): MessageHit[] {
+    const { sql, params, keys } = this.pageQuery(q, q.limit);
+    const rows = this.cached(sql).all(...params) as unknown[][];
     return rows.map((r) => ({ seq: BigInt(r[0] as number), keys: r.slice(1, 1 + keys.length), entity: r[1 + keys.length] as Buffer }));
   }
+
+  /**
+   * One keyset page whose records SQLite splices into one buffer (separated by `separator`):
+   * one allocation per page instead of one per message, which makes bulk reads several times
+   * faster. Also tells whether more follow and where the page ended (for the next keyset).
+   */
+  spliced(q: MessageQuery, separator: string): SplicedPage {
+    const { sql, params, keys, order } = this.pageQuery(q, q.limit + 1);
+    const cols = [...keys.map((_k, i) => `k${i}`), 'seq'];
+    const by = cols.map((c, i) => `${c} ${order[i]}`).join(', ');
+    const reversed = cols.map((c, i) => `${c} ${order[i] === 'ASC' ? 'DESC' : 'ASC'}`).join(', ');
+    const first = `(SELECT * FROM page ORDER BY ${by} LIMIT ?)`;
+    const text =
+      `WITH page AS MATERIALIZED (${sql}) SELECT (SELECT count(*) FROM page), ` +
+      `(SELECT CAST(group_concat(e, ? ORDER BY ${by}) AS BLOB) FROM ${first}), ` +
+      `(SELECT seq FROM ${first} ORDER BY ${reversed} LIMIT 1)`;
+    const [n, body, lastSeq] = this.cached(text).get(...params, separator, q.limit, q.limit) as [number, Buffer | null, number | null];
+    if (lastSeq === null) return { count: 0, more: false, body: Buffer.alloc(0), last: null };
+    // The last row's sort keys, computed by the same expressions (and so exactly) from its row.
+    const lastKeys = keys.length === 0
+      ? []
+      : (this.cached(`SELECT ${keys.map((k) => k.sql).join(', ')} FROM messages m WHERE m.seq = ?`).get(...keys.flatMap((k) => k.params), lastSeq) as unknown[]);
+    return { count: Math.min(n, q.limit), more: n > q.limit, body: body ?? Buffer.alloc(0), last: { seq: BigInt(lastSeq), keys: lastKeys } };
+  }
+
 
   highWaterMark(): bigint {
     // One writer commits at a time and seqs are assigned in commit order, so the largest seq

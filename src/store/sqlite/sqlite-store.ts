@@ -11,7 +11,7 @@ import { SqliteWriter } from './sqlite-writer.js';
 import {
   DuplicateError,
   type AdminRow, type AppRow, type ChatFileRow, type GroupKind, type GroupMember, type GroupPatch, type GroupRow, type JoinRefusal,
-  type MessageAddress, type MessageHit, type MessageQuery, type MessageRow, type NewChatFile, type NewGroup, type NewMessage,
+  type MessageAddress, type MessageHit, type MessageQuery, type SplicedPage, type MessageRow, type NewChatFile, type NewGroup, type NewMessage,
   type NewUser, type OrgRow, type Store, type UserPatch, type UserPosition, type UserRow,
 } from '../store.js';
 
@@ -305,6 +305,7 @@ export class SqliteStore implements Store {
   // ---- Chat messages (sqlite-messages.ts) ----
   insertMessages(messages: NewMessage[]): Promise<bigint[]> { return this.writer ? this.writer.insert(messages) : this.messages.insert(messages); }
   async findMessages(q: MessageQuery): Promise<MessageHit[]> { return this.messages.find(q); }
+  async findMessagesSpliced(q: MessageQuery, separator: string): Promise<SplicedPage> { return this.messages.spliced(q, separator); }
   async highWaterMark(): Promise<bigint> { return this.messages.highWaterMark(); }
   async messageSeq(appId: number, msgId: string): Promise<bigint | null> { return this.messages.messageSeq(appId, msgId); }
   async messageStats(appId: number, from: number, to: number): Promise<{ count: number; fingerprint: string }> { return this.messages.messageStats(appId, from, to); }
