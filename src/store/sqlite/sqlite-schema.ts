@@ -179,9 +179,9 @@ export function applyPragmas(db: Database.Database): void {
   db.pragma('foreign_keys = ON');
   db.pragma('busy_timeout = 5000');
   // Index pages of a large message table must stay in memory for inserts and keyset pages
-  // to be fast: 128 MiB of page cache. (No mmap: mapped pages of a long export would count
+  // to be fast: 64 MiB of page cache. (No mmap: mapped pages of a long export would count
   // against the server's resident memory.)
-  db.pragma('cache_size = -131072');
+  db.pragma('cache_size = -65536');
 }
 
 /** Brings the database to the newest schema version inside one transaction per step. */
