@@ -47,7 +47,7 @@ export function buildServices(config: Config, store: Store, key: Buffer, nodeId 
     users,
     groups,
     contacts: new ContactService(store, users),
-    messages: new MessageService(store, new MsgIdGenerator(nodeId), groups),
+    messages: new MessageService(store, new MsgIdGenerator(nodeId), groups, tokens),
     chatQuery: new ChatQueryEngine(store, cursors),
     files: new ChatFileService(store, new FilesystemBlobStore(path.join(config.dataDir, 'files')), config.fileMaxBytes),
     archives: new ArchiveService(store, path.join(config.dataDir, 'archives'), key, config.archiveLinkTtlSeconds, config.archiveTz),

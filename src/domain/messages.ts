@@ -1,6 +1,7 @@
 import { errors } from '../errors.js';
 import type { AppRow, GroupKind, NewMessage, Store } from '../store/store.js';
 import { uuidV1, type MsgIdGenerator } from '../util/ids.js';
+import type { TokenService } from './tokens.js';
 import type { GroupService } from './groups.js';
 
 export type ChatType = NewMessage['chatType'];
@@ -186,13 +187,35 @@ export function buildMessage(appId: number, m: MessageSpec): NewMessage {
 
 /** Sending and storing chat messages. */
 export class MessageService {
-  constructor(private readonly store: Store, private readonly ids: MsgIdGenerator, private readonly groups: GroupService) {}
+  constructor(
+    private readonly store: Store,
+    private readonly ids: MsgIdGenerator,
+    private readonly groups: GroupService,
+    tokens: TokenService,
+  ) {
+    // Whatever can revoke a token (a deactivation, a deletion) can change a sender's state too.
+    tokens.onForget(() => this.deactivated.clear());
+  }
+
+  // Recent answers to "is this sender deactivated?", for a second, like token principals.
+  private readonly deactivated = new Map<string, { name: string | null; at: number }>();
+
+  private async deactivatedSender(app: AppRow, from: string): Promise<string | null> {
+    const key = `${app.id}\0${from.toLowerCase()}`;
+    const hit = this.deactivated.get(key);
+    if (hit && Date.now() - hit.at < 1000) return hit.name;
+    const u = await this.store.getUser(app.id, from);
+    const name = u && !u.activated ? u.username : null;
+    if (this.deactivated.size > 10_000) this.deactivated.clear();
+    this.deactivated.set(key, { name, at: Date.now() });
+    return name;
+  }
 
   /** Stores one message per target; resolves once all are durable, with each target's msg_id. */
   async send(app: AppRow, req: SendRequest): Promise<Map<string, string>> {
     // `from` need not be a user (admin sends as anyone), but a deactivated user may not send.
-    const sender = await this.store.getUser(app.id, req.from);
-    if (sender && !sender.activated) throw errors.forbiddenOp(`user ${sender.username} is deactivated and cannot send messages`);
+    const blocked = await this.deactivatedSender(app, req.from);
+    if (blocked !== null) throw errors.forbiddenOp(`user ${blocked} is deactivated and cannot send messages`);
     // Users need not exist (spec §10.2), but a group or room does: 404 otherwise.
     const kind = GROUP_KINDS[req.targetType];
     if (kind) await this.groups.requireExisting(app, kind, req.targets);

@@ -92,7 +92,15 @@ export class TokenService {
    */
   forget(): void {
     this.recent.clear();
+    for (const f of this.forgetListeners) f();
   }
+
+  /** Runs `f` whenever forget() runs (other caches of auth-related state). */
+  onForget(f: () => void): void {
+    this.forgetListeners.push(f);
+  }
+
+  private readonly forgetListeners: (() => void)[] = [];
 
   // Every request presents a token; resolving one costs an HMAC and a lookup or two.
   private readonly recent = new Map<string, { principal: Principal; at: number; expires: number }>();

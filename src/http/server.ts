@@ -93,7 +93,8 @@ export function buildServer(s: Services): FastifyInstance {
   });
   app.decorateRequest('startedAt', 0);
   app.decorateRequest('declaredType', undefined);
-  app.addHook('onRequest', async (req) => {
+  // Hooks on every request are callback-style: an async hook costs a promise per request.
+  app.addHook('onRequest', (req, _reply, done) => {
     req.startedAt = Date.now();
     const declared = req.headers['content-type'];
     req.declaredType = declared;
@@ -101,7 +102,7 @@ export function buildServer(s: Services): FastifyInstance {
       // One parser reads every non-multipart body as JSON (see parseBody).
       req.headers['content-type'] = BODY_TYPE;
     }
-    if (closing) throw new ApiError(503, 'service_unavailable', 'Service Unavailable');
+    done(closing ? new ApiError(503, 'service_unavailable', 'Service Unavailable') : undefined);
   });
   app.removeAllContentTypeParsers();
   app.addContentTypeParser(BODY_TYPE, { parseAs: 'buffer' }, (req, body, done) => {
@@ -111,16 +112,19 @@ export function buildServer(s: Services): FastifyInstance {
       done(e as Error, undefined);
     }
   });
-  app.addHook('onSend', async (_req, reply, payload) => {
+  app.addHook('onSend', (_req, reply, payload, done) => {
     // A client must not reuse a connection of a server that is stopping.
     if (closing) reply.header('connection', 'close');
     const t = reply.getHeader('content-type');
     if (t === undefined || String(t).startsWith('application/json')) reply.header('content-type', JSON_TYPE);
-    return payload;
+    done(null, payload);
   });
-  app.addHook('onResponse', async (req, reply) => {
-    req.log.debug({ method: req.method, url: req.url, status: reply.statusCode, ms: Date.now() - req.startedAt }, 'request');
-  });
+  if (['debug', 'trace'].includes(s.config.logLevel)) {
+    app.addHook('onResponse', (req, reply, done) => {
+      req.log.debug({ method: req.method, url: req.url, status: reply.statusCode, ms: Date.now() - req.startedAt }, 'request');
+      done();
+    });
+  }
   installErrorHandling(app);
 
   statusRoutes(app, s);
