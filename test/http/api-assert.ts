@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import type { Res } from '../helpers.js';
 
-/** Assertions on Easemob response bodies shared by the contact and user-lifecycle tests. */
+/** Assertions on Easemob response bodies shared by the HTTP tests. */
 
 export const JSON_CT = 'application/json;charset=UTF-8';
 const EXCEPTIONS: Record<string, string> = {
@@ -12,18 +12,28 @@ const EXCEPTIONS: Record<string, string> = {
   auth_bad_access_token: 'org.apache.usergrid.rest.exceptions.SecurityException',
   forbidden_op: 'EasemobForbiddenOpException',
   invalid_parameter: 'java.lang.IllegalArgumentException',
+  duplicate_unique_property_exists: 'org.apache.usergrid.persistence.exceptions.DuplicateUniquePropertyExistsException',
+  organization_application_not_found: 'org.apache.usergrid.management.exceptions.OrganizationApplicationNotFoundException',
+  entity_not_found: 'org.apache.usergrid.persistence.exceptions.EntityNotFoundException',
+  json_parse: 'org.codehaus.jackson.JsonParseException',
 };
 
-/** An error body with exactly error, timestamp, duration, exception and error_description. */
-export function assertError(r: Res, status: number, error: string, description: string): void {
+/** An Easemob error body: status, code, description (text or pattern, when given), exception, timestamp, duration. */
+export function assertErrorBody(r: Res, status: number, error: string, description?: string | RegExp): void {
   assert.equal(r.status, status, r.text);
   assert.equal(r.headers.get('content-type'), JSON_CT);
-  assert.deepEqual(Object.keys(r.body).sort(), ['duration', 'error', 'error_description', 'exception', 'timestamp'], r.text);
   assert.equal(r.body.error, error, r.text);
-  assert.equal(r.body.error_description, description);
+  if (description instanceof RegExp) assert.match(r.body.error_description, description);
+  else if (description !== undefined) assert.equal(r.body.error_description, description);
   assert.equal(r.body.exception, EXCEPTIONS[error]);
   assert.equal(typeof r.body.timestamp, 'number');
   assert.equal(typeof r.body.duration, 'number');
+}
+
+/** An error body with exactly error, timestamp, duration, exception and error_description. */
+export function assertError(r: Res, status: number, error: string, description: string): void {
+  assertErrorBody(r, status, error, description);
+  assert.deepEqual(Object.keys(r.body).sort(), ['duration', 'error', 'error_description', 'exception', 'timestamp'], r.text);
 }
 
 /** 404 service_resource_not_found. */

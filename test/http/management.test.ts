@@ -1,27 +1,10 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { ADMIN, Api, req, startTestServer, sysadminToken, type Res, type TestServer } from '../helpers.js';
+import { assertErrorBody, JSON_CT } from './api-assert.js';
 
-const JSON_CT = 'application/json;charset=UTF-8';
-const EXCEPTIONS: Record<string, string> = {
-  illegal_argument: 'java.lang.IllegalArgumentException',
-  unauthorized: 'org.apache.shiro.authz.UnauthorizedException',
-  auth_bad_access_token: 'org.apache.usergrid.rest.exceptions.SecurityException',
-  duplicate_unique_property_exists: 'org.apache.usergrid.persistence.exceptions.DuplicateUniquePropertyExistsException',
-  organization_application_not_found: 'org.apache.usergrid.management.exceptions.OrganizationApplicationNotFoundException',
-};
 
-/** A Usergrid error body: code, description, exception, timestamp, duration, JSON content type. */
-function assertError(r: Res, status: number, error: string, description?: string | RegExp): void {
-  assert.equal(r.status, status, r.text);
-  assert.equal(r.headers.get('content-type'), JSON_CT);
-  assert.equal(r.body.error, error, r.text);
-  if (description instanceof RegExp) assert.match(r.body.error_description, description);
-  else if (description !== undefined) assert.equal(r.body.error_description, description);
-  assert.equal(r.body.exception, EXCEPTIONS[error]);
-  assert.equal(typeof r.body.timestamp, 'number');
-  assert.equal(typeof r.body.duration, 'number');
-}
+const assertError = assertErrorBody;
 
 /** An OAuth error body: exactly `error` and `error_description`. */
 function assertGrantError(r: Res, description: string, error = 'invalid_grant'): void {

@@ -1,27 +1,11 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { Api, createApp, demoToken, req, startTestServer, type Res, type TestServer } from '../helpers.js';
+import { assertErrorBody, JSON_CT } from './api-assert.js';
 
-const JSON_CT = 'application/json;charset=UTF-8';
-const EXCEPTIONS: Record<string, string> = {
-  illegal_argument: 'java.lang.IllegalArgumentException',
-  unauthorized: 'org.apache.shiro.authz.UnauthorizedException',
-  duplicate_unique_property_exists: 'org.apache.usergrid.persistence.exceptions.DuplicateUniquePropertyExistsException',
-  service_resource_not_found: 'org.apache.usergrid.services.exceptions.ServiceResourceNotFoundException',
-  entity_not_found: 'org.apache.usergrid.persistence.exceptions.EntityNotFoundException',
-};
 const USER_KEYS = ['activated', 'created', 'modified', 'type', 'username', 'uuid'];
 
-function assertError(r: Res, status: number, error: string, description?: string | RegExp): void {
-  assert.equal(r.status, status, r.text);
-  assert.equal(r.headers.get('content-type'), JSON_CT);
-  assert.equal(r.body.error, error, r.text);
-  if (description instanceof RegExp) assert.match(r.body.error_description, description);
-  else if (description !== undefined) assert.equal(r.body.error_description, description);
-  assert.equal(r.body.exception, EXCEPTIONS[error]);
-  assert.equal(typeof r.body.timestamp, 'number');
-  assert.equal(typeof r.body.duration, 'number');
-}
+const assertError = assertErrorBody;
 
 let s: TestServer;
 let admin: Api;
