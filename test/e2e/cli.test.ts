@@ -3,6 +3,7 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import fs from 'node:fs';
 import { after, describe, test } from 'node:test';
+import type { AppCredentials } from '../../src/domain/tenants.js';
 import { CLI, req, spawnServer, stopChild, tempDir, type ChildServer } from '../helpers.js';
 
 // The `chatvault` command line, run as a real process over real data folders.
@@ -50,14 +51,7 @@ async function cli(args: string[], env: Record<string, string> = {}): Promise<Ru
   }
 }
 
-interface Credentials {
-  org: string;
-  app: string;
-  application: string;
-  appkey: string;
-  client_id: string;
-  client_secret: string;
-}
+type Credentials = AppCredentials;
 
 function credentialsOf(r: Run): Credentials {
   assert.equal(r.code, 0, r.stderr);
