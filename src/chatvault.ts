@@ -4,6 +4,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Config } from './config.js';
 import { buildServer } from './http/server.js';
 import { buildServices, type Services } from './services.js';
+import { PostgresStore } from './store/postgres/postgres-store.js';
 import { SqliteStore } from './store/sqlite/sqlite-store.js';
 import type { Store } from './store/store.js';
 import { randomToken, reseedUuid } from './util/ids.js';
@@ -24,8 +25,9 @@ export type Announce = (lines: string[]) => void;
 // Longest a stop waits for requests still being received or answered.
 const CLOSE_GRACE_MS = 5000;
 
-/** Opens the store chosen by the configuration. */
+/** The store chosen by the configuration (not yet opened): PostgreSQL when DATABASE_URL is set, else SQLite in the data folder. */
 export function openStore(config: Config): Store {
+  if (config.databaseUrl) return new PostgresStore(config.databaseUrl, { groupCommitMax: config.groupCommitMax, poolMax: config.databasePoolMax });
   return new SqliteStore(path.join(config.dataDir, 'chatvault.db'), config.groupCommitMax);
 }
 

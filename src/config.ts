@@ -16,6 +16,9 @@ export interface Config {
   demoApp: boolean;
   archiveTz: string;
   archiveLinkTtlSeconds: number;
+  databaseUrl: string | null;
+  databasePoolMax: number;
+  redisUrl: string | null;
 }
 
 /** A setting as the README's configuration table describes it. */
@@ -162,7 +165,36 @@ const SETTINGS = [
     description: 'Seconds an hourly-archive download link stays valid.',
     parse: intIn('ARCHIVE_LINK_TTL', 1, 7 * 86400, 1800),
   },
+  {
+    key: 'databaseUrl', env: 'DATABASE_URL', flag: '--database-url', default: '(SQLite in DATA_DIR)',
+    description: 'A `postgres://user@host:5432/db` URL selects the PostgreSQL store, which several nodes can share (see docs/scaling.md); `?schema=name` keeps chatvault in its own schema.',
+    parse: (raw) => urlOf('DATABASE_URL', raw, ['postgres:', 'postgresql:']),
+  },
+  {
+    key: 'databasePoolMax', env: 'DATABASE_POOL_MAX', flag: '--database-pool-max', default: '10',
+    description: 'Most PostgreSQL connections one node opens.',
+    parse: intIn('DATABASE_POOL_MAX', 2, 1000, 10),
+  },
+  {
+    key: 'redisUrl', env: 'REDIS_URL', flag: '--redis-url', default: '(in-process)',
+    description: 'A `redis://host:6379` URL carries events between nodes (credential changes, cache invalidation); without it events stay inside the process.',
+    parse: (raw) => urlOf('REDIS_URL', raw, ['redis:', 'rediss:']),
+  },
 ] satisfies Setting<keyof Config>[];
+
+/** An optional URL setting whose scheme must be one of `protocols`. */
+function urlOf(name: string, raw: string | undefined, protocols: string[]): string | null {
+  const v = (raw ?? '').trim();
+  if (v === '') return null;
+  let u: URL;
+  try {
+    u = new URL(v);
+  } catch {
+    throw new ConfigError(name, 'not a URL');
+  }
+  if (!protocols.includes(u.protocol)) throw new ConfigError(name, `must start with ${protocols.map((p) => `${p}//`).join(' or ')}`);
+  return v;
+}
 
 /** Builds the configuration from environment variables overridden by flag values (keyed by env name). */
 export function loadConfig(env: Raw = process.env, flags: Raw = {}): Config {

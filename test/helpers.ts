@@ -6,6 +6,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startChatvault, type Chatvault } from '../src/chatvault.js';
 import { loadConfig } from '../src/config.js';
+import { storeEnv } from './store-under-test.js';
 
 export const ADMIN = { username: 'root', password: 'root-pass-1' };
 
@@ -23,12 +24,12 @@ export interface TestServer {
   close(): Promise<void>;
 }
 
-/** Starts a real server on a free port over a real SQLite file in a new temp folder. */
+/** Starts a real server on a free port over the store under test (a SQLite file in a new temp folder, or its own PostgreSQL schema). */
 export async function startTestServer(env: Record<string, string> = {}, dataDir = tempDir()): Promise<TestServer> {
   let announced: string[] = [];
   const config = loadConfig({
     PORT: '0', HOST: '127.0.0.1', DATA_DIR: dataDir, LOG_LEVEL: 'silent',
-    CHATVAULT_ADMIN: `${ADMIN.username}:${ADMIN.password}`, ...env,
+    CHATVAULT_ADMIN: `${ADMIN.username}:${ADMIN.password}`, ...storeEnv(dataDir), ...env,
   });
   const cv = await startChatvault(config, (lines) => (announced = lines));
   const id = announced.find((l) => l.includes('client_id'))?.trim().split(/\s+/)[1] ?? '';
@@ -152,7 +153,7 @@ export async function spawnServer(dataDir: string, env: Record<string, string> =
   const port = await freePort();
   let out = '';
   const proc = spawn(process.execPath, [CLI, 'serve'], {
-    env: { ...process.env, PORT: String(port), HOST: '127.0.0.1', DATA_DIR: dataDir, LOG_LEVEL: 'warn', CHATVAULT_ADMIN: `${ADMIN.username}:${ADMIN.password}`, ...env },
+    env: { ...process.env, PORT: String(port), HOST: '127.0.0.1', DATA_DIR: dataDir, LOG_LEVEL: 'warn', CHATVAULT_ADMIN: `${ADMIN.username}:${ADMIN.password}`, ...storeEnv(dataDir), ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   proc.stdout!.on('data', (d) => (out += d));

@@ -2,7 +2,6 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Command, Option } from 'commander';
 import { LineWriter } from '../export/writers/line-writer.js';
 import { OutputFile } from '../export/writers/output-file.js';
-import { ParquetFileWriter } from '../export/writers/parquet-writer.js';
 import type { RecordWriter } from '../export/writers/record-writer.js';
 import { CliError, diskError, EXIT, runCommand, usageExits, wholeNumber } from './cli-error.js';
 import { readState, statePathFor, targetDiff, writeState, type ExportFormat, type ExportState, type ExportTarget, type SinceMark, type WalkMode } from './export-state.js';
@@ -85,7 +84,10 @@ async function openWriter(o: ExportOptions, statePath: string, resume: ExportSta
     if (resume && (e as NodeJS.ErrnoException).code === 'ENOENT') throw new CliError(EXIT.usage, `${o.out} is gone: start over without --resume`);
     throw diskError(e, o.out) ?? new CliError(EXIT.usage, (e as Error).message);
   }
-  if (o.format === 'parquet') return ParquetFileWriter.open(file, o.rowGroupSize, `${statePath.replace(/\.json$/, '')}.rowgroups.jsonl`, resume?.writer);
+  if (o.format === 'parquet') {
+    const { ParquetFileWriter } = await import('../export/writers/parquet-writer.js');
+    return ParquetFileWriter.open(file, o.rowGroupSize, `${statePath.replace(/\.json$/, '')}.rowgroups.jsonl`, resume?.writer);
+  }
   return LineWriter.open(file, o.format, o.gzip === true);
 }
 
@@ -180,7 +182,7 @@ async function runExport(o: ExportOptions): Promise<number> {
         progress?.set(st.count);
         resumable = mode === 'stream' || b.cursor !== undefined;
         if (!resumable) continue;
-        if (w.pending >= o.checkpointEvery || (o.format !== 'parquet' && Date.now() - lastCheckpoint >= CHECKPOINT_MS)) await checkpoint();
+        if (w.pending >= o.checkpointEvery || Date.now() - lastCheckpoint >= CHECKPOINT_MS) await checkpoint();
         if (abort.signal.aborted) throw new Interrupted('interrupted');
         if (o.maxRate) {
           const due = started + (thisRun / o.maxRate) * 1000 - Date.now();
@@ -240,7 +242,7 @@ export function registerExport(program: Command): void {
     .option('--no-stream', 'treat the server as plain Easemob: page GET chatmessages even on chatvault')
     .option('--no-progress', 'no progress display on stderr')
     .option('--page-size <n>', 'page size of the paged walk', wholeNumber(1, 1000), 1000)
-    .option('--checkpoint-every <n>', 'records between checkpoints (jsonl and csv also checkpoint every 5 s)', wholeNumber(1, 10_000_000), 50_000)
+    .option('--checkpoint-every <n>', 'records between checkpoints (there is also one every 5 s)', wholeNumber(1, 10_000_000), 1_000_000)
     .option('--row-group-size <n>', 'rows per Parquet row group (a checkpoint also ends one)', wholeNumber(1, 1_000_000), 10_000)
     .option('--retries <n>', 'retries of a request that failed transiently', wholeNumber(0, 1000), 8)
     .option('--max-rate <n>', 'at most this many messages per second', wholeNumber(1, 100_000_000))

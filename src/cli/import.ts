@@ -3,7 +3,7 @@ import readline from 'node:readline';
 import { pipeline, type Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import type { Command } from 'commander';
-import { prepare } from '../chatvault.js';
+import type { prepare } from '../chatvault.js';
 import { ConfigError, loadConfig } from '../config.js';
 import { MessageImporter } from '../export/importer.js';
 import type { AppRow } from '../store/store.js';
@@ -69,6 +69,7 @@ async function runImport(files: string[], o: ImportOptions): Promise<number> {
   config.logLevel = 'silent';
   let s: Services;
   try {
+    const { prepare } = await import('../chatvault.js');
     s = await prepare(config, (l) => process.stderr.write(l.join('\n') + '\n'));
   } catch (e) {
     throw diskError(e, config.dataDir) ?? e;

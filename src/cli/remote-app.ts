@@ -1,3 +1,5 @@
+import http from 'node:http';
+import https from 'node:https';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { VERSION } from '../version.js';
 import { CliError, EXIT } from './cli-error.js';
@@ -70,8 +72,8 @@ function causeOf(e: unknown): string {
   return String(err?.cause?.message ?? err?.message ?? e);
 }
 
-function retryAfter(res: Response): number {
-  const v = Number(res.headers.get('retry-after'));
+function retryAfter(header: string | null): number {
+  const v = Number(header);
   return Number.isFinite(v) && v > 0 ? Math.min(v, 60) * 1000 : 0;
 }
 
@@ -144,17 +146,16 @@ export class RemoteApp {
       let received = 0;
       try {
         let idle = new AbortController();
-        const res = await this.retrying(() => this.authed(`${this.base}/chatmessages/export?${params}`, (idle = new AbortController())));
-        if (!res.body) throw new Transient('empty response');
+        const res = await this.retrying(() => this.authedStream(`${this.base}/chatmessages/export?${params}`, () => (idle = new AbortController())));
         let carry: Buffer = Buffer.alloc(0);
         const onAbort = () => idle.abort();
         this.cfg.signal.addEventListener('abort', onAbort, { once: true });
         if (this.cfg.signal.aborted) idle.abort();
         const timer = setTimeout(() => idle.abort(), IDLE_MS);
         try {
-          for await (const chunk of res.body as AsyncIterable<Uint8Array>) {
+          for await (const chunk of res as AsyncIterable<Buffer>) {
             timer.refresh();
-            const buf = carry.length > 0 ? Buffer.concat([carry, chunk]) : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+            const buf = carry.length > 0 ? Buffer.concat([carry, chunk]) : chunk;
             const cut = buf.lastIndexOf(NL);
             if (cut < 0) {
               carry = buf;
@@ -231,8 +232,9 @@ export class RemoteApp {
     }
   }
 
-  /** One request; `ctl` (when given) stays the body's abort handle after the headers arrived. */
-  private async fetch(url: string, init: RequestInit, ctl = new AbortController()): Promise<Response> {
+  /** One request with fetch, for small answers (tokens, pages). */
+  private async fetch(url: string, init: RequestInit): Promise<Response> {
+    const ctl = new AbortController();
     const onAbort = () => ctl.abort();
     this.cfg.signal.addEventListener('abort', onAbort, { once: true });
     const timer = setTimeout(() => ctl.abort(), IDLE_MS);
@@ -247,21 +249,72 @@ export class RemoteApp {
       this.cfg.signal.removeEventListener('abort', onAbort);
     }
     if (res.ok) return res;
-    const body = await errorBody(res);
-    const what = describe(res.status, body);
-    if (res.status === 408 || res.status === 429 || res.status >= 500) throw new Transient(what, retryAfter(res));
-    if (res.status === 401 || body?.error === 'invalid_grant' || body?.error === 'organization_application_not_found') {
-      throw new CliError(EXIT.credentials, `credentials refused for ${this.cfg.org}/${this.cfg.app}: ${what}`);
+    throw this.refusal(url, res.status, await errorBody(res), retryAfter(res.headers.get('retry-after')));
+  }
+
+  /** The error of a refused request: transient (retried), bad credentials, bad ql, or final. */
+  private refusal(url: string, status: number, body: ErrorBody | undefined, retryAfterMs: number): Error {
+    const what = describe(status, body);
+    if (status === 408 || status === 429 || status >= 500) return new Transient(what, retryAfterMs);
+    if (status === 401 || body?.error === 'invalid_grant' || body?.error === 'organization_application_not_found') {
+      return new CliError(EXIT.credentials, `credentials refused for ${this.cfg.org}/${this.cfg.app}: ${what}`);
     }
     if (body?.error === 'query_parse' || body?.error === 'query_token' || body?.error === 'number_format') {
-      throw new CliError(EXIT.query, `bad ql: ${what}`);
+      return new CliError(EXIT.query, `bad ql: ${what}`);
     }
-    throw new CliError(EXIT.failed, `the server refused ${url.split('?')[0]}: ${what}`);
+    return new CliError(EXIT.failed, `the server refused ${url.split('?')[0]}: ${what}`);
+  }
+
+  /**
+   * A GET whose body is read as raw chunks with node:http (the bulk path: about a quarter faster
+   * than reading a fetch body). Resolves once the headers of a 2xx answer arrived.
+   */
+  private async getStream(url: string, ctl: AbortController): Promise<http.IncomingMessage> {
+    const onAbort = () => ctl.abort();
+    this.cfg.signal.addEventListener('abort', onAbort, { once: true });
+    const timer = setTimeout(() => ctl.abort(), IDLE_MS);
+    let res: http.IncomingMessage;
+    try {
+      res = await new Promise<http.IncomingMessage>((resolve, reject) => {
+        const get = url.startsWith('https:') ? https.get : http.get;
+        const rq = get(url, { signal: ctl.signal, headers: { 'user-agent': `chatvault-export/${VERSION}`, authorization: `Bearer ${this.token}`, accept: 'application/x-ndjson, application/json' } }, resolve);
+        rq.on('error', reject);
+      });
+    } catch (e) {
+      if (this.cfg.signal.aborted) throw new Interrupted('interrupted');
+      throw new Transient(`cannot reach ${url.split('?')[0]}: ${causeOf(e)}`);
+    } finally {
+      clearTimeout(timer);
+      this.cfg.signal.removeEventListener('abort', onAbort);
+    }
+    const status = res.statusCode ?? 0;
+    if (status >= 200 && status < 300) return res;
+    const chunks: Buffer[] = [];
+    let body: ErrorBody | undefined;
+    try {
+      for await (const c of res) chunks.push(c as Buffer);
+      body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as ErrorBody;
+    } catch {
+      body = undefined;
+    }
+    const ra = res.headers['retry-after'];
+    throw this.refusal(url, status, body, retryAfter(typeof ra === 'string' ? ra : null));
+  }
+
+  /** The streaming GET with the app token; an expired token is renewed once. */
+  private async authedStream(url: string, ctl: () => AbortController): Promise<http.IncomingMessage> {
+    try {
+      return await this.getStream(url, ctl());
+    } catch (e) {
+      if (!(e instanceof CliError) || e.exitCode !== EXIT.credentials) throw e;
+      await this.authenticate();
+      return this.getStream(url, ctl());
+    }
   }
 
   /** A GET with the app token; an expired token is renewed once. */
-  private async authed(url: string, idle?: AbortController): Promise<Response> {
-    const get = () => this.fetch(url, { headers: { authorization: `Bearer ${this.token}`, accept: 'application/json' } }, idle);
+  private async authed(url: string): Promise<Response> {
+    const get = () => this.fetch(url, { headers: { authorization: `Bearer ${this.token}`, accept: 'application/json' } });
     try {
       return await get();
     } catch (e) {

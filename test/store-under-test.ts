@@ -1,0 +1,49 @@
+import { createHash } from 'node:crypto';
+import path from 'node:path';
+import { openStore } from '../src/chatvault.js';
+import { loadConfig } from '../src/config.js';
+import type { Store } from '../src/store/store.js';
+
+/**
+ * Which store the suite runs against: SQLite files (the default) or PostgreSQL when
+ * CHATVAULT_TEST_STORE=postgres (scripts/run-tests.mjs runs the suites both ways).
+ */
+export const TEST_STORE: 'sqlite' | 'postgres' = process.env.CHATVAULT_TEST_STORE === 'postgres' ? 'postgres' : 'sqlite';
+
+/** The PostgreSQL the tests may use. */
+export const PG_TEST_URL = process.env.DATABASE_URL_TEST || 'postgres://postgres@127.0.0.1:5432/test';
+
+// Every schema of one test run starts with this prefix, so the runner can drop them all at the end.
+const RUN = (process.env.CHATVAULT_TEST_RUN || `p${process.pid}`).replace(/[^a-z0-9_]/gi, '').toLowerCase();
+
+/** The schema name prefix of this test run. */
+export const PG_SCHEMA_PREFIX = `cvt_${RUN}_`;
+
+/** A database URL of `base` that keeps chatvault in schema `schema`. */
+export function withSchema(base: string, schema: string): string {
+  const u = new URL(base);
+  u.searchParams.set('schema', schema);
+  return u.toString();
+}
+
+/**
+ * The PostgreSQL URL of a test data folder: one schema per folder, so a server restarted on the
+ * same folder finds its data again and two servers on different folders never see each other's.
+ */
+export function pgUrlFor(dataDir: string): string {
+  const h = createHash('sha256').update(path.resolve(dataDir)).digest('hex').slice(0, 12);
+  return withSchema(PG_TEST_URL, `${PG_SCHEMA_PREFIX}${h}`);
+}
+
+/** Settings a test server on `dataDir` needs to use the store under test. */
+export function storeEnv(dataDir: string): Record<string, string> {
+  // A small pool: a test run starts many servers side by side on one PostgreSQL.
+  return TEST_STORE === 'postgres' ? { DATABASE_URL: pgUrlFor(dataDir), DATABASE_POOL_MAX: '4' } : {};
+}
+
+/** Opens (and migrates) the store a server on `dataDir` would use, for tests that look at stored rows. */
+export async function openTestStore(dataDir: string): Promise<Store> {
+  const store = openStore(loadConfig({ DATA_DIR: dataDir, ...storeEnv(dataDir) }));
+  await store.open();
+  return store;
+}
