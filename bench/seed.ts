@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { prepare } from '../src/chatvault.js';
 import { loadConfig } from '../src/config.js';
 import { buildMessage } from '../src/domain/messages.js';
+import { closeServices } from '../src/services.js';
 import type { AppRow } from '../src/store/store.js';
 import { MsgIdGenerator } from '../src/util/ids.js';
 import { mulberry32 } from '../src/util/prng.js';
@@ -80,7 +81,7 @@ export async function seedMessages(count: number, log: (s: string) => void = () 
     if (done % 200000 === 0 || done === count) log(`seeded ${done}/${count} (${Math.round(done / ((Date.now() - t0) / 1000))}/s)`);
   }
   const seedSeconds = (Date.now() - t0) / 1000;
-  await s.store.close();
+  await closeServices(s);
   const out: SeededData = { dataDir, app, clientId: app.clientId, clientSecret: app.clientSecret, count, firstTs, lastTs: Math.floor(firstTs + (count - 1) * step), seedSeconds };
   fs.writeFileSync(marker, JSON.stringify(out));
   return out;

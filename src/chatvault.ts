@@ -3,7 +3,8 @@ import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { Config } from './config.js';
 import { buildServer } from './http/server.js';
-import { buildServices, type Services } from './services.js';
+import { openBus } from './bus/open-bus.js';
+import { buildServices, closeServices, type Services } from './services.js';
 import { PostgresStore } from './store/postgres/postgres-store.js';
 import { SqliteStore } from './store/sqlite/sqlite-store.js';
 import type { Store } from './store/store.js';
@@ -31,17 +32,25 @@ export function openStore(config: Config): Store {
   return new SqliteStore(path.join(config.dataDir, 'chatvault.db'), config.groupCommitMax);
 }
 
-/** Opens the store, migrates it and wires the services; creates the admin and demo app on first start. */
+/** Opens the store (migrated) and the bus and wires the services; creates the admin and demo app on first start. */
 export async function prepare(config: Config, announce: Announce = () => {}): Promise<Services> {
   reseedUuid();
   const store = openStore(config);
   await store.open();
-  let key = await store.getMeta('signing_key');
-  if (!key) {
-    key = randomBytes(32).toString('base64');
-    await store.setMeta('signing_key', key);
-  }
-  const s = buildServices(config, store, Buffer.from(key, 'base64'));
+  // Nodes starting together on an empty database agree on one key: the first to store it wins.
+  const key = await store.claimMeta('signing_key', randomBytes(32).toString('base64'));
+  const signingKey = Buffer.from(key, 'base64');
+  const nodeId = await store.claimNodeId();
+  // A node that cannot reach its bus fails to start rather than serve caches nobody invalidates.
+  const bus = await openBus(config, signingKey).catch(async (e: unknown) => {
+    await store.close();
+    throw e;
+  });
+  const s = buildServices(config, store, signingKey, bus, nodeId);
+  await s.invalidation.start().catch(async (e: unknown) => {
+    await closeServices(s);
+    throw e;
+  });
   const lines: string[] = [];
   let adminId: number | undefined;
   if (config.admin) {
@@ -73,7 +82,7 @@ export async function startChatvault(config: Config, announce?: Announce): Promi
   try {
     await http.listen({ port: config.port, host: config.host });
   } catch (e) {
-    await services.store.close();
+    await closeServices(services);
     throw e;
   }
   const addr = http.server.address();
@@ -100,7 +109,8 @@ export async function startChatvault(config: Config, announce?: Announce): Promi
         clearInterval(sweep);
         clearTimeout(cut);
       }
-      await services.store.close();
+      // After the HTTP server: the last requests' invalidations still go out.
+      await closeServices(services);
     },
   };
 }

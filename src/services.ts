@@ -1,4 +1,6 @@
+import type { Bus } from './bus/bus.js';
 import type { Config } from './config.js';
+import { CacheInvalidation } from './domain/cache-invalidation.js';
 import { ContactService } from './domain/contacts.js';
 import { AppCache } from './domain/app-cache.js';
 import { CursorCodec } from './domain/cursor.js';
@@ -19,6 +21,10 @@ import { MsgIdGenerator } from './util/ids.js';
 export interface Services {
   config: Config;
   store: Store;
+  /** Messages between the nodes of the deployment (in-process without REDIS_URL). */
+  bus: Bus;
+  /** Clears node-local caches here and on the other nodes after a change. */
+  invalidation: CacheInvalidation;
   tokens: TokenService;
   cursors: CursorCodec;
   tenants: TenantService;
@@ -31,16 +37,22 @@ export interface Services {
   archives: ArchiveService;
 }
 
-/** Wires the domain services over an opened store, with the server's signing key. */
-export function buildServices(config: Config, store: Store, key: Buffer, nodeId = 0): Services {
-  const apps = new AppCache(store);
-  const tokens = new TokenService(key, store, apps);
+/**
+ * Wires the domain services over an opened store and bus, with the server's signing key.
+ * Invalidations from other nodes apply once `invalidation.start()` resolved.
+ */
+export function buildServices(config: Config, store: Store, key: Buffer, bus: Bus, nodeId = 0): Services {
+  const invalidation = new CacheInvalidation(bus);
+  const apps = new AppCache(store, invalidation);
+  const tokens = new TokenService(key, store, apps, invalidation);
   const cursors = new CursorCodec(key);
   const groups = new GroupService(store, cursors);
   const users = new UserService(store, tokens, cursors, config.tokenTtlSeconds, (ids) => groups.deleteOwnedBy(ids));
   return {
     config,
     store,
+    bus,
+    invalidation,
     tokens,
     cursors,
     tenants: new TenantService(store, tokens, config.tokenTtlSeconds, apps),
@@ -49,7 +61,19 @@ export function buildServices(config: Config, store: Store, key: Buffer, nodeId 
     contacts: new ContactService(store, users),
     messages: new MessageService(store, new MsgIdGenerator(nodeId), groups, tokens),
     chatQuery: new ChatQueryEngine(store, cursors),
-    files: new ChatFileService(store, new FilesystemBlobStore(path.join(config.dataDir, 'files')), config.fileMaxBytes),
+    files: new ChatFileService(store, store.sharedBlobStore() ?? new FilesystemBlobStore(path.join(config.dataDir, 'files')), config.fileMaxBytes),
     archives: new ArchiveService(store, path.join(config.dataDir, 'archives'), key, config.archiveLinkTtlSeconds, config.archiveTz),
   };
+}
+
+/**
+ * Closes what buildServices was given: the bus first (no handler runs against a closed store, and
+ * notices published by the last requests still go out), then the store, even when the bus fails.
+ */
+export async function closeServices(s: Services): Promise<void> {
+  try {
+    await s.bus.close();
+  } finally {
+    await s.store.close();
+  }
 }

@@ -47,3 +47,14 @@ export async function openTestStore(dataDir: string): Promise<Store> {
   await store.open();
   return store;
 }
+
+/**
+ * Makes a store's message transactions wait `ms()` milliseconds after taking their seqs and
+ * before committing (PostgreSQL: the in-flight window the high-water mark must respect). SQLite
+ * commits one writer at a time, so there is no such window to widen: a no-op there.
+ */
+export function slowCommits(store: Store, ms: () => number): void {
+  if (store.kind !== 'postgres') return;
+  const messages = (store as unknown as { messages: { beforeCommit?: () => Promise<void> } }).messages;
+  messages.beforeCommit = () => new Promise((r) => setTimeout(r, ms()));
+}

@@ -68,6 +68,7 @@ async function runImport(files: string[], o: ImportOptions): Promise<number> {
   }
   config.logLevel = 'silent';
   let s: Services;
+  const { closeServices } = await import('../services.js');
   try {
     const { prepare } = await import('../chatvault.js');
     s = await prepare(config, (l) => process.stderr.write(l.join('\n') + '\n'));
@@ -110,7 +111,7 @@ async function runImport(files: string[], o: ImportOptions): Promise<number> {
   } catch (e) {
     throw diskError(e, config.dataDir) ?? e;
   } finally {
-    await s.store.close();
+    await closeServices(s);
   }
 }
 

@@ -76,13 +76,14 @@ async function withServices<T>(opts: Record<string, unknown>, fn: (s: Awaited<Re
   try {
     const config = loadConfig(process.env, { ...flagValues(opts), CHATVAULT_DEMO: 'false' });
     config.logLevel = 'silent';
-    const { prepare } = await import('../chatvault.js');
+    const [{ prepare }, { closeServices }] = await Promise.all([import('../chatvault.js'), import('../services.js')]);
     const s = await prepare(config, (lines) => process.stderr.write(lines.join('\n') + '\n'));
     try {
       const out = await fn(s);
       process.stdout.write(JSON.stringify(out, null, 2) + '\n');
     } finally {
-      await s.store.close();
+      // Closing the bus sends the invalidations of the change (e.g. new credentials) to running nodes first.
+      await closeServices(s);
     }
   } catch (e) {
     fail(e);

@@ -193,7 +193,8 @@ export class MessageService {
     private readonly groups: GroupService,
     tokens: TokenService,
   ) {
-    // Whatever can revoke a token (a deactivation, a deletion) can change a sender's state too.
+    // Whatever can revoke a token (a deactivation, a deletion) can change a sender's state too;
+    // onForget also runs when another node made the change (CacheInvalidation).
     tokens.onForget(() => this.deactivated.clear());
   }
 

@@ -1,6 +1,7 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { errors } from '../errors.js';
 import type { AppCache } from './app-cache.js';
+import type { CacheInvalidation } from './cache-invalidation.js';
 import type { AdminRow, AppRow, OrgRow, Store, UserRow } from '../store/store.js';
 
 /** Who a token speaks for. */
@@ -37,7 +38,14 @@ const PRINCIPAL_TTL_MS = 1000;
  * Nothing is stored per token, so tokens survive restarts and work on every node.
  */
 export class TokenService {
-  constructor(private readonly key: Buffer, private readonly store: Store, private readonly apps: AppCache) {}
+  constructor(
+    private readonly key: Buffer,
+    private readonly store: Store,
+    private readonly apps: AppCache,
+    private readonly invalidation: CacheInvalidation,
+  ) {
+    invalidation.register('principals', () => this.forgetHere());
+  }
 
   /** Issues a token; `ttlSeconds` 0 means it never expires. */
   issue(kind: TokenKind, subject: number, gen: number, ttlSeconds: number): string {
@@ -88,14 +96,19 @@ export class TokenService {
   /**
    * Forgets the principals of recent tokens: called when this process changes something that
    * can revoke a token (credentials, a password, a deactivation, a deletion), so that it takes
-   * effect at once here; other processes see it within PRINCIPAL_TTL_MS.
+   * effect at once here and, through the bus, on the other nodes; processes the bus does not
+   * reach see it within PRINCIPAL_TTL_MS.
    */
   forget(): void {
+    this.invalidation.invalidate('principals');
+  }
+
+  private forgetHere(): void {
     this.recent.clear();
     for (const f of this.forgetListeners) f();
   }
 
-  /** Runs `f` whenever forget() runs (other caches of auth-related state). */
+  /** Runs `f` whenever this node forgets its principals, for a change made here or on another node (other caches of auth-related state). */
   onForget(f: () => void): void {
     this.forgetListeners.push(f);
   }

@@ -102,8 +102,12 @@ export class ArchiveService {
     return { url, count: meta.count, size: meta.size, sha256: meta.sha256 };
   }
 
-  /** Checks a link's signature and expiry and returns the archive file to send. */
-  open(app: AppRow, file: string, q: Record<string, string | undefined>): { path: string; size: number } {
+  /**
+   * Checks a link's signature and expiry and returns the archive file to send. The archive is
+   * (re)built here when this node has none, or an outdated one: a link issued by another node
+   * of the cluster, or before a purge of the hour, still downloads the hour as it is now.
+   */
+  async open(app: AppRow, file: string, q: Record<string, string | undefined>): Promise<{ path: string; size: number }> {
     const m = /^(\d{10})\.gz$/.exec(file);
     if (!m) throw errors.notFound();
     const hour = m[1]!;
@@ -117,14 +121,13 @@ export class ArchiveService {
     if (expires * 1000 < Date.now()) {
       throw new ApiError(403, 'forbidden', `The archive link expired at ${new Date(expires * 1000).toISOString()}; request GET /${app.orgName}/${app.name}/chatmessages/${hour} for a new one`);
     }
-    const p = this.filePath(app, hour, parseTz(tz));
-    let size: number;
-    try {
-      size = fs.statSync(p).size;
-    } catch {
-      throw errors.notFound();
-    }
-    return { path: p, size };
+    const tzNum = parseTz(tz);
+    const range = hourRange(hour, tzNum);
+    if (!range) throw errors.notFound();
+    const stats = await this.store.messageStats(app.id, range.start, range.end);
+    if (stats.count === 0) throw errors.notFound();
+    const meta = await this.ensure(app, hour, tzNum, range, stats.fingerprint);
+    return { path: this.filePath(app, hour, tzNum), size: meta.size };
   }
 
   private sign(app: AppRow, hour: string, tz: string, expires: number): string {

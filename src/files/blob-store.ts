@@ -23,6 +23,11 @@ export interface BlobStore {
 }
 
 const KEY_RE = /^[A-Za-z0-9_-]{1,128}(\.[A-Za-z0-9_-]{1,32})?$/;
+
+/** Throws unless `key` is a legal blob key (see BlobStore). */
+export function checkBlobKey(key: string): void {
+  if (!KEY_RE.test(key)) throw new Error(`invalid blob key '${key}'`);
+}
 const TEMP_DIR = '.tmp';
 // Temp files older than this belong to an upload a crash interrupted.
 const STALE_TEMP_MS = 24 * 3600 * 1000;
@@ -43,7 +48,7 @@ export class FilesystemBlobStore implements BlobStore {
 
   /** The file of a key; variants (`name.suffix`) share the folder of their blob. */
   pathOf(key: string): string {
-    if (!KEY_RE.test(key)) throw new Error(`invalid blob key '${key}'`);
+    checkBlobKey(key);
     const h = createHash('sha256').update(key.split('.')[0]!).digest('hex');
     return path.join(this.root, h.slice(0, 2), h.slice(2, 4), key);
   }

@@ -1,3 +1,4 @@
+import type { BlobStore } from '../files/blob-store.js';
 import type { QlExpr } from '../ql/ast.js';
 
 /**
@@ -161,6 +162,12 @@ export interface Store {
 
   getMeta(key: string): Promise<string | null>;
   setMeta(key: string, value: string): Promise<void>;
+  /** Stores `value` under `key` unless a value is there; resolves with the stored one (the first writer of all nodes wins). */
+  claimMeta(key: string, value: string): Promise<string>;
+  /** A message-id node number (0..1023) for this process, distinct among the last 1,024 started on this store. */
+  claimNodeId(): Promise<number>;
+  /** A BlobStore inside this store that every node sharing it sees, or null (chat files then live in DATA_DIR). */
+  sharedBlobStore(): BlobStore | null;
 
   createOrg(org: Omit<OrgRow, 'id' | 'credGen'>): Promise<OrgRow>;
   getOrgByName(name: string): Promise<OrgRow | null>;

@@ -65,7 +65,7 @@ export function chatMessageRoutes(app: FastifyInstance, s: Services): void {
   app.get<{ Params: AppParams & { file: string } }>('/:org/:app/chatmessages/archives/:file', async (req, reply) => {
     const a = await s.tenants.app(req.params.org, req.params.app, 'chatmessages/archives');
     const q = req.query as Record<string, unknown>;
-    const f = s.archives.open(a, req.params.file, { tz: first(q.tz), Expires: first(q.Expires), Signature: first(q.Signature) });
+    const f = await s.archives.open(a, req.params.file, { tz: first(q.tz), Expires: first(q.Expires), Signature: first(q.Signature) });
     return reply
       .type('application/gzip')
       .header('content-length', f.size)

@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { BLOBS_MIGRATION } from '../../files/postgres-blob-store.js';
 import { MESSAGES_MIGRATION } from './postgres-messages.js';
 
 /*
@@ -157,6 +158,9 @@ const RELEASED: string[] = [
   TENANTS_USERS_GROUPS_FILES,
   // 2: chat messages (postgres-messages.ts)
   MESSAGES_MIGRATION,
+  // 3: chat file bytes shared by every node (files/postgres-blob-store.ts); node numbers of message ids
+  `${BLOBS_MIGRATION}
+  CREATE SEQUENCE node_ids;`,
 ];
 
 // A step still empty in this build (a placeholder) is not known yet, nor is anything after it:

@@ -3,6 +3,7 @@ import { UUID_RE } from '../../util/ids.js';
 import { PostgresContacts } from './postgres-contacts.js';
 import { PostgresFiles } from './postgres-files.js';
 import { PostgresGroups } from './postgres-groups.js';
+import { PostgresBlobStore } from '../../files/postgres-blob-store.js';
 import { PostgresMessages } from './postgres-messages.js';
 import { migrate } from './postgres-schema.js';
 import { isUniqueViolation } from './postgres-transaction.js';
@@ -120,6 +121,20 @@ export class PostgresStore implements Store {
 
   async setMeta(key: string, value: string): Promise<void> {
     await this.db.query('INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value', [key, value]);
+  }
+
+  async claimMeta(key: string, value: string): Promise<string> {
+    await this.db.query('INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING', [key, value]);
+    return (await this.getMeta(key))!;
+  }
+
+  async claimNodeId(): Promise<number> {
+    const r = await this.db.query<{ n: string }>("SELECT nextval('node_ids') % 1024 AS n");
+    return Number(r.rows[0]!.n);
+  }
+
+  sharedBlobStore(): PostgresBlobStore {
+    return new PostgresBlobStore(this.db as pg.Pool);
   }
 
   async createOrg(o: Omit<OrgRow, 'id' | 'credGen'>): Promise<OrgRow> {

@@ -17,6 +17,9 @@ import {
 
 type Row = Record<string, unknown>;
 
+// Node numbers of message ids (util/ids.ts: 10 bits).
+const NODE_IDS = 1024;
+
 const num = (v: unknown): number => Number(v);
 const str = (v: unknown): string => String(v);
 
@@ -123,6 +126,25 @@ export class SqliteStore implements Store {
 
   async setMeta(key: string, value: string): Promise<void> {
     this.sql('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value').run(key, value);
+  }
+
+  async claimMeta(key: string, value: string): Promise<string> {
+    this.sql('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO NOTHING').run(key, value);
+    return (await this.getMeta(key))!;
+  }
+
+  async claimNodeId(): Promise<number> {
+    // Processes sharing one data folder (a server and a CLI import) each take the next number.
+    const next = this.db.transaction(() => {
+      const n = Number((this.sql("SELECT value FROM meta WHERE key = 'node_seq'").get() as Row | undefined)?.value ?? 0);
+      this.sql("INSERT INTO meta (key, value) VALUES ('node_seq', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value").run(String(n + 1));
+      return n;
+    }).immediate();
+    return next % NODE_IDS;
+  }
+
+  sharedBlobStore(): null {
+    return null;
   }
 
   async createOrg(o: Omit<OrgRow, 'id' | 'credGen'>): Promise<OrgRow> {
