@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import path from 'node:path';
+import pg from 'pg';
 import { openStore } from '../src/chatvault.js';
 import { loadConfig } from '../src/config.js';
 import type { Store } from '../src/store/store.js';
@@ -57,4 +58,24 @@ export function slowCommits(store: Store, ms: () => number): void {
   if (store.kind !== 'postgres') return;
   const messages = (store as unknown as { messages: { beforeCommit?: () => Promise<void> } }).messages;
   messages.beforeCommit = () => new Promise((r) => setTimeout(r, ms()));
+}
+
+/** CI sets CHATVAULT_REQUIRE_SERVICES=1: a missing PostgreSQL is then a failure, not a skip. */
+export const PG_REQUIRED = process.env.CHATVAULT_REQUIRE_SERVICES === '1';
+
+/**
+ * node:test's `skip` for tests that need PostgreSQL whatever the store under test: false when it
+ * answers or is required (the tests then run, and fail without it); otherwise the visible reason.
+ */
+export async function pgSkip(): Promise<string | false> {
+  const c = new pg.Client({ connectionString: PG_TEST_URL, connectionTimeoutMillis: 3000 });
+  try {
+    await c.connect();
+    await c.query('SELECT 1');
+    return false;
+  } catch (e) {
+    return PG_REQUIRED ? false : `PostgreSQL at ${PG_TEST_URL} is unreachable (${(e as Error).message}); start one or set DATABASE_URL_TEST`;
+  } finally {
+    await c.end().catch(() => {});
+  }
 }
