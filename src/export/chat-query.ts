@@ -189,10 +189,11 @@ export class ChatQueryEngine {
   /** Reads one page and deletes its messages (`DELETE /chatmessages`). */
   async purge(plan: ChatQueryPlan): Promise<ChatPage> {
     const page = await this.page(plan);
-    await this.store.deleteMessages(plan.app.id, page.hits.map((h) => h.seq));
+    const deleted = new Set(await this.store.deleteMessages(plan.app.id, page.hits.map((h) => h.seq)));
     // Pages read ahead may hold purged messages.
     this.readAhead.clear();
-    return page;
+    // A concurrent purge may have deleted some of the page first: report only what this one did.
+    return { ...page, hits: page.hits.filter((h) => deleted.has(h.seq)) };
   }
 
   private cursorAfter(plan: ChatQueryPlan, last: { seq: bigint; keys: unknown[] }): string {

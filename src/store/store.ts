@@ -225,8 +225,11 @@ export interface Store {
    * a time range changed (an import or a purge) since an archive of it was built.
    */
   messageStats(appId: number, from: number, to: number): Promise<{ count: number; fingerprint: string }>;
-  /** Deletes messages of an app by seq; resolves with how many were deleted. */
-  deleteMessages(appId: number, seqs: bigint[]): Promise<number>;
+  /**
+   * Deletes messages of an app by seq; resolves with the seqs this call deleted (a message that
+   * a concurrent delete took first is not among them, so no purge reports a message twice).
+   */
+  deleteMessages(appId: number, seqs: bigint[]): Promise<bigint[]>;
   /** Messages of an app in insertion order after `afterSeq` (tests and simple walks). */
   messagesAfter(appId: number, afterSeq: bigint, limit: number): Promise<MessageRow[]>;
   countMessages(appId: number): Promise<number>;

@@ -226,17 +226,17 @@ export class SqliteMessages {
     return { count: Number(r[0]), fingerprint: `${r[0]}:${r[1] ?? 0}:${r[2] ?? 0}` };
   }
 
-  delete(appId: number, seqs: bigint[]): number {
-    let n = 0;
+  delete(appId: number, seqs: bigint[]): bigint[] {
+    const deleted: bigint[] = [];
     this.db.transaction(() => {
       for (const seq of seqs) {
         if (this.stmts.deleteMessage.run(appId, seq).changes === 0) continue;
-        n++;
+        deleted.push(seq);
         this.stmts.deleteText.run(seq);
         this.stmts.deleteGeo.run(seq);
       }
     })();
-    return n;
+    return deleted;
   }
 
   after(appId: number, afterSeq: bigint, limit: number): MessageRow[] {

@@ -331,7 +331,7 @@ export class SqliteStore implements Store {
   async highWaterMark(): Promise<bigint> { return this.messages.highWaterMark(); }
   async messageSeq(appId: number, msgId: string): Promise<bigint | null> { return this.messages.messageSeq(appId, msgId); }
   async messageStats(appId: number, from: number, to: number): Promise<{ count: number; fingerprint: string }> { return this.messages.messageStats(appId, from, to); }
-  async deleteMessages(appId: number, seqs: bigint[]): Promise<number> { return this.messages.delete(appId, seqs); }
+  async deleteMessages(appId: number, seqs: bigint[]): Promise<bigint[]> { return this.messages.delete(appId, seqs); }
   async messagesAfter(appId: number, afterSeq: bigint, limit: number): Promise<MessageRow[]> { return this.messages.after(appId, afterSeq, limit); }
   async countMessages(appId: number): Promise<number> { return this.messages.count(appId); }
 
