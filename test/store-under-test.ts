@@ -1,5 +1,7 @@
 import { createHash } from 'node:crypto';
+import fs from 'node:fs';
 import path from 'node:path';
+import Database from 'better-sqlite3';
 import pg from 'pg';
 import { openStore } from '../src/chatvault.js';
 import { loadConfig } from '../src/config.js';
@@ -36,6 +38,11 @@ export function pgUrlFor(dataDir: string): string {
   return withSchema(PG_TEST_URL, `${PG_SCHEMA_PREFIX}${h}`);
 }
 
+/** The PostgreSQL schema of a test data folder (the one pgUrlFor names). */
+export function pgSchemaFor(dataDir: string): string {
+  return new URL(pgUrlFor(dataDir)).searchParams.get('schema')!;
+}
+
 /** Settings a test server on `dataDir` needs to use the store under test. */
 export function storeEnv(dataDir: string): Record<string, string> {
   // A small pool: a test run starts many servers side by side on one PostgreSQL.
@@ -47,6 +54,63 @@ export async function openTestStore(dataDir: string): Promise<Store> {
   const store = openStore(loadConfig({ DATA_DIR: dataDir, ...storeEnv(dataDir) }));
   await store.open();
   return store;
+}
+
+/** Rows of one SQL query on the test PostgreSQL, over a connection of its own. */
+async function pgRows<R extends pg.QueryResultRow>(sql: string, params: unknown[] = []): Promise<R[]> {
+  const c = new pg.Client({ connectionString: PG_TEST_URL });
+  await c.connect();
+  try {
+    return (await c.query<R>(sql, params)).rows;
+  } finally {
+    await c.end();
+  }
+}
+
+/** Whether the store of `dataDir` under test exists at all: its SQLite file, or its PostgreSQL schema. */
+export async function testStoreExists(dataDir: string): Promise<boolean> {
+  if (TEST_STORE === 'sqlite') return fs.existsSync(path.join(dataDir, 'chatvault.db'));
+  return (await pgRows('SELECT 1 FROM pg_namespace WHERE nspname = $1', [pgSchemaFor(dataDir)])).length === 1;
+}
+
+/**
+ * The number of rows of a table (the same name on both stores, e.g. `chat_files`) in the store a
+ * server on `dataDir` uses, read beside the store rather than through it.
+ */
+export async function countStoredRows(dataDir: string, table: string): Promise<number> {
+  if (!/^[a-z_]+$/.test(table)) throw new Error(`not a table name: ${table}`);
+  if (TEST_STORE === 'sqlite') {
+    const db = new Database(path.join(dataDir, 'chatvault.db'), { readonly: true });
+    try {
+      return (db.prepare(`SELECT count(*) AS n FROM ${table}`).get() as { n: number }).n;
+    } finally {
+      db.close();
+    }
+  }
+  const rows = await pgRows<{ n: number }>(`SELECT count(*)::int AS n FROM "${pgSchemaFor(dataDir)}".${table}`);
+  return rows[0]!.n;
+}
+
+/**
+ * Every blob (chat file bytes, cached thumbnails) a server on `dataDir` keeps, sorted: the files
+ * under DATA_DIR/files as `files/<path>` (temp files of unfinished uploads included) and, on
+ * PostgreSQL, the rows of its `blobs` table as `blobs/<key>`. A variant of a blob (`<key>.thumb`)
+ * is listed as its blob's name plus the suffix on both stores. On PostgreSQL the files part is
+ * expected to stay empty, since the bytes live in the database there.
+ */
+export async function storedBlobs(dataDir: string): Promise<string[]> {
+  const out: string[] = [];
+  const root = path.join(dataDir, 'files');
+  if (fs.existsSync(root)) {
+    for (const e of fs.readdirSync(root, { withFileTypes: true, recursive: true })) {
+      if (e.isFile()) out.push(`files/${path.relative(root, path.join(e.parentPath, e.name)).split(path.sep).join('/')}`);
+    }
+  }
+  if (TEST_STORE === 'postgres') {
+    const rows = await pgRows<{ key: string }>(`SELECT key FROM "${pgSchemaFor(dataDir)}".blobs`);
+    out.push(...rows.map((r) => `blobs/${r.key}`));
+  }
+  return out.sort();
 }
 
 /**

@@ -23,8 +23,8 @@ export function spawnCli(args: string[], env: Record<string, string> = {}): { pr
 }
 
 /** Runs the built CLI to its end. */
-export function runCli(args: string[]): Promise<CliRun> {
-  return spawnCli(args).done;
+export function runCli(args: string[], env: Record<string, string> = {}): Promise<CliRun> {
+  return spawnCli(args, env).done;
 }
 
 /** Waits until `check` is true, polling. */

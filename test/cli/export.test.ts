@@ -9,6 +9,7 @@ import { qlAfterTimestamp } from '../../src/cli/export.js';
 import { CSV_HEADER, csvRow, type StoredRecord } from '../../src/export/records.js';
 import type { AppRow } from '../../src/store/store.js';
 import { Api, demoToken, freePort, startTestServer, tempDir, type TestServer } from '../helpers.js';
+import { storeEnv } from '../store-under-test.js';
 import { byId, pagedWalk, readJsonl, runCli, seedMessages, spawnCli, waitFor } from './cli-helpers.js';
 
 let s: TestServer;
@@ -280,7 +281,7 @@ describe('chatvault export', () => {
     await seeded.close();
     const port = await freePort();
     const serve = () => {
-      const child = spawnCli(['serve'], { PORT: String(port), HOST: '127.0.0.1', DATA_DIR: data });
+      const child = spawnCli(['serve'], { PORT: String(port), HOST: '127.0.0.1', DATA_DIR: data, ...storeEnv(data) });
       return { child, up: waitUntilServing(`http://127.0.0.1:${port}`) };
     };
     let server = serve();

@@ -3,9 +3,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { gzipSync } from 'node:zlib';
-import { openStore } from '../../src/chatvault.js';
-import { loadConfig } from '../../src/config.js';
 import { Api, req, startTestServer, tempDir, type TestServer } from '../helpers.js';
+import { openTestStore, storeEnv } from '../store-under-test.js';
 import { byId, readJsonl, runCli, seedMessages } from './cli-helpers.js';
 
 let src: TestServer;
@@ -22,15 +21,14 @@ interface Report {
 }
 
 async function importFiles(dataDir: string, files: string[], ...extra: string[]): Promise<Report> {
-  const r = await runCli(['import', '--data-dir', dataDir, '--org', 'acme', '--app', 'history', ...extra, ...files]);
+  const r = await runCli(['import', '--data-dir', dataDir, '--org', 'acme', '--app', 'history', ...extra, ...files], storeEnv(dataDir));
   assert.equal(r.code, 0, r.stderr);
   return JSON.parse(r.stdout) as Report;
 }
 
-/** Every stored record of acme/history in a data folder, in storage order. */
+/** Every stored record of acme/history in a data folder's store, in storage order. */
 async function stored(dataDir: string): Promise<Record<string, unknown>[]> {
-  const store = openStore(loadConfig({ DATA_DIR: dataDir }));
-  await store.open();
+  const store = await openTestStore(dataDir);
   try {
     const app = (await store.getApp('acme', 'history'))!;
     const rows = await store.messagesAfter(app.id, 0n, 1_000_000);
@@ -164,10 +162,11 @@ describe('chatvault import', () => {
   });
 
   test('a missing app or file is exit 2 with a one-line message', async () => {
-    let r = await runCli(['import', '--data-dir', path.join(dir, 'fresh'), '--org', 'acme', '--app', 'nope', exported]);
+    const fresh = path.join(dir, 'fresh');
+    let r = await runCli(['import', '--data-dir', fresh, '--org', 'acme', '--app', 'nope', exported], storeEnv(fresh));
     assert.equal(r.code, 2);
     assert.match(r.stderr, /no app acme\/nope.*--create-app/);
-    r = await runCli(['import', '--data-dir', path.join(dir, 'fresh'), '--org', 'acme', '--app', 'history', path.join(dir, 'missing.gz')]);
+    r = await runCli(['import', '--data-dir', fresh, '--org', 'acme', '--app', 'history', path.join(dir, 'missing.gz')], storeEnv(fresh));
     assert.equal(r.code, 2);
     assert.match(r.stderr, /cannot read/);
   });

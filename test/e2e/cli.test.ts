@@ -3,8 +3,10 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import fs from 'node:fs';
 import { after, describe, test } from 'node:test';
+import { settingDocs } from '../../src/config.js';
 import type { AppCredentials } from '../../src/domain/tenants.js';
 import { CLI, req, spawnServer, stopChild, tempDir, type ChildServer } from '../helpers.js';
+import { storeEnv, TEST_STORE, testStoreExists } from '../store-under-test.js';
 
 // The `chatvault` command line, run as a real process over real data folders.
 
@@ -21,12 +23,19 @@ function dir(): string {
   return d;
 }
 
-// Settings of the surrounding environment must not leak into the commands under test.
-const SETTINGS = ['PORT', 'HOST', 'DATA_DIR', 'PUBLIC_URL', 'CHATVAULT_ADMIN', 'TOKEN_TTL', 'LOG_LEVEL', 'MESSAGE_MAX_BYTES', 'BODY_MAX_BYTES', 'GROUP_COMMIT_MAX', 'CHATVAULT_DEMO'];
+// Settings of the surrounding environment must not leak into the commands under test (every
+// setting, DATABASE_URL and REDIS_URL included); the store under test is passed explicitly.
+const SETTINGS = settingDocs().map((s) => s.env);
 function cleanEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
   const env = { ...process.env };
   for (const k of SETTINGS) delete env[k];
   return { ...env, ...extra };
+}
+
+/** The data folder a command runs on: its --data-dir, else DATA_DIR. */
+function dataDirOf(args: string[], env: Record<string, string>): string | undefined {
+  const i = args.indexOf('--data-dir');
+  return i >= 0 ? args[i + 1] : env.DATA_DIR;
 }
 
 interface Run {
@@ -35,9 +44,13 @@ interface Run {
   stderr: string;
 }
 
-/** Runs the CLI to completion (killed after 30 s, so a hanging command fails instead of blocking). */
+/**
+ * Runs the CLI to completion (killed after 30 s, so a hanging command fails instead of blocking),
+ * on the store under test of the data folder it is given (the one a server on that folder uses).
+ */
 async function cli(args: string[], env: Record<string, string> = {}): Promise<Run> {
-  const p = spawn(process.execPath, [CLI, ...args], { env: cleanEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
+  const data = dataDirOf(args, env);
+  const p = spawn(process.execPath, [CLI, ...args], { env: cleanEnv({ ...(data ? storeEnv(data) : {}), ...env }), stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   p.stdout.on('data', (d) => (stdout += d));
@@ -130,11 +143,15 @@ describe('chatvault app', () => {
     assertOneLineFailure(await cli(['app', 'credentials', 'nosuch/app', '--data-dir', data]), 'nonzero', /nosuch/);
     assertOneLineFailure(await cli(['app', 'create', 'org1/bad name!', '--data-dir', data]), 'nonzero', /bad name!/);
     assertOneLineFailure(await cli(['app', 'create', '--data-dir', data]), 'nonzero', /missing required argument/);
+    // A refused command changes nothing.
+    assert.deepEqual((await cli(['app', 'credentials', 'org1/app1', '--data-dir', data])).code, 0);
+  });
+
+  // The SQLite file lives in the data folder; on PostgreSQL `app` never touches the folder.
+  test('a data folder that cannot be created exits non-zero naming it', { skip: TEST_STORE !== 'sqlite' && 'the PostgreSQL store keeps nothing in the data folder' }, async () => {
     const file = `${dir()}/not-a-folder`;
     fs.writeFileSync(file, 'x');
     assertOneLineFailure(await cli(['app', 'create', 'o/a', '--data-dir', `${file}/sub`]), 'nonzero', /not-a-folder/);
-    // A refused command changes nothing.
-    assert.deepEqual((await cli(['app', 'credentials', 'org1/app1', '--data-dir', data])).code, 0);
   });
 });
 
@@ -156,6 +173,7 @@ describe('invalid settings', () => {
       const data = dir();
       assertOneLineFailure(await cli(args, { DATA_DIR: data, ...env }), 2, pattern);
       assert.deepEqual(fs.readdirSync(data), [], 'nothing is written before the configuration is valid');
+      assert.equal(await testStoreExists(data), false, 'no store is created before the configuration is valid');
     });
   }
 });

@@ -1,9 +1,8 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import path from 'node:path';
 import { after, test } from 'node:test';
-import { SqliteStore } from '../../src/store/sqlite/sqlite-store.js';
 import { ADMIN, Api, req, spawnServer, stopChild, tempDir, type ChildServer } from '../helpers.js';
+import { openTestStore } from '../store-under-test.js';
 
 // DESIGN.md: a send is acknowledged only once it is durable, so kill -9 after a 200 loses nothing.
 
@@ -33,8 +32,7 @@ interface Entity {
 }
 
 async function readAll(): Promise<Entity[]> {
-  const store = new SqliteStore(path.join(dataDir, 'chatvault.db'));
-  await store.open();
+  const store = await openTestStore(dataDir);
   try {
     const app = await store.getApp('demo', 'chat');
     assert.ok(app);

@@ -2,10 +2,9 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import fs from 'node:fs';
 import net from 'node:net';
-import path from 'node:path';
 import { after, test } from 'node:test';
-import { SqliteStore } from '../../src/store/sqlite/sqlite-store.js';
 import { ADMIN, Api, demoToken, req, spawnServer, startTestServer, stopChild, tempDir, type ChildServer } from '../helpers.js';
+import { openTestStore } from '../store-under-test.js';
 
 // A real `chatvault serve` process, stopped and started again on the same data folder.
 
@@ -127,8 +126,7 @@ test('tokens, apps, users and messages survive a restart; first-start credential
   assert.ok(!out2.includes(demoSecret));
 
   // Every message of both runs is stored once, in order, as sent.
-  const store = new SqliteStore(path.join(dataDir, 'chatvault.db'));
-  await store.open();
+  const store = await openTestStore(dataDir);
   try {
     const app = await store.getApp('acme', 'shop');
     assert.ok(app);
@@ -183,8 +181,7 @@ test('SIGTERM while clients are sending: every 200 is stored, nothing answers 50
     assert.equal(c.proc.exitCode, 0, c.output());
     t.diagnostic(`statuses ${JSON.stringify([...statuses])}`);
 
-    const store = new SqliteStore(path.join(dir, 'chatvault.db'));
-    await store.open();
+    const store = await openTestStore(dir);
     try {
       const app = (await store.getApp('demo', 'chat'))!;
       const ids = new Set((await store.messagesAfter(app.id, 0n, 10000)).map((m) => (JSON.parse(String(m.entity)) as { msg_id: string }).msg_id));
@@ -235,8 +232,7 @@ test('a stopping server finishes the requests it has begun and refuses new ones 
     assert.equal(typeof err.timestamp, 'number');
     assert.equal(typeof err.error_description, 'string');
 
-    const store = new SqliteStore(path.join(srv.dataDir, 'chatvault.db'));
-    await store.open();
+    const store = await openTestStore(srv.dataDir);
     try {
       const rows = await store.messagesAfter(app.id, 0n, 10);
       assert.deepEqual(rows.map((m) => (JSON.parse(String(m.entity)) as { payload: { bodies: { msg: string }[] } }).payload.bodies[0]!.msg), ['sent while stopping']);

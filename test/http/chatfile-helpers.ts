@@ -1,11 +1,9 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import fs from 'node:fs';
-import path from 'node:path';
 import sharp from 'sharp';
 import type { Res } from '../helpers.js';
 
-/** Helpers of the chat file tests: hand-built multipart bodies, raw downloads, files on disk. */
+/** Helpers of the chat file tests: hand-built multipart bodies, raw downloads, test images. */
 
 /** One part of a multipart body; `headers` are written exactly as given (after Content-Disposition). */
 export interface Part {
@@ -64,12 +62,6 @@ export async function download(url: string, headers: Record<string, string> = {}
   const bytes = Buffer.from(await r.arrayBuffer());
   const json = r.headers.get('content-type')?.startsWith('application/json') ? (JSON.parse(bytes.toString('utf8')) as unknown) : undefined;
   return { status: r.status, headers: r.headers, bytes, body: json };
-}
-
-/** Every file under a folder, recursively (the blob store's files and temp files). */
-export function filesUnder(dir: string): string[] {
-  if (!fs.existsSync(dir)) return [];
-  return fs.readdirSync(dir, { withFileTypes: true, recursive: true }).filter((e) => e.isFile()).map((e) => path.join(e.parentPath, e.name));
 }
 
 /** A noisy PNG (noise defeats compression, so it is well over 10 KB). */

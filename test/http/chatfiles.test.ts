@@ -1,12 +1,11 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import path from 'node:path';
-import Database from 'better-sqlite3';
 import sharp from 'sharp';
 import { after, before, describe, test } from 'node:test';
 import { ConfigError, loadConfig } from '../../src/config.js';
 import { Api, createApp, demoToken, req, startTestServer, type TestServer } from '../helpers.js';
-import { assertApiError, download, filesUnder, multipartBody, noisyPng, smallPng, upload } from './chatfile-helpers.js';
+import { countStoredRows, storedBlobs } from '../store-under-test.js';
+import { assertApiError, download, multipartBody, noisyPng, smallPng, upload } from './chatfile-helpers.js';
 
 const A = '/demo/chat';
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-1[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
@@ -18,17 +17,10 @@ let userToken: string;
 let appUuid: string;
 let other: { token: string; uuid: string };
 const bearer = (t: string) => ({ authorization: `Bearer ${t}` });
-const blobDir = () => path.join(s.dataDir, 'files');
+// The bytes the server keeps (files under DATA_DIR/files, or PostgreSQL's blobs) and its chat file rows.
+const blobs = () => storedBlobs(s.dataDir);
+const storedRows = () => countStoredRows(s.dataDir, 'chat_files');
 const fileUrl = (uuid: string, appPath = A) => `${s.url}${appPath}/chatfiles/${uuid}`;
-
-function storedRows(): number {
-  const db = new Database(path.join(s.dataDir, 'chatvault.db'), { readonly: true });
-  try {
-    return (db.prepare('SELECT count(*) AS n FROM chat_files').get() as { n: number }).n;
-  } finally {
-    db.close();
-  }
-}
 
 /** Uploads one file part the usual way (filename and type) and returns the entity. */
 async function put(data: Buffer, opts: { type?: string; headers?: Record<string, string>; fields?: Record<string, string> } = {}) {
@@ -87,13 +79,13 @@ describe('upload', () => {
   });
 
   test('an 11 MB file gets 413 and leaves nothing on disk or in the store', async () => {
-    const filesBefore = filesUnder(blobDir()).length;
-    const rowsBefore = storedRows();
+    const blobsBefore = await blobs();
+    const rowsBefore = await storedRows();
     const body = multipartBody([{ name: 'file', filename: 'big.bin', type: 'application/octet-stream', data: randomBytes(11 * MB) }]);
     const r = await upload(s.url, A, body, bearer(adminToken));
     assertApiError(r, 413, 'Request Entity Too Large', 'Request Entity Too Large');
-    assert.equal(filesUnder(blobDir()).length, filesBefore);
-    assert.equal(storedRows(), rowsBefore);
+    assert.deepEqual(await blobs(), blobsBefore);
+    assert.equal(await storedRows(), rowsBefore);
     // The connection is still good for the next request.
     assert.equal((await upload(s.url, A, multipartBody([{ name: 'file', filename: 'x', data: 'ok' }]), bearer(adminToken))).status, 200);
   });
@@ -105,7 +97,7 @@ describe('upload', () => {
       const send = (n: number) => upload(small.url, A, multipartBody([{ name: 'file', filename: 'x', data: randomBytes(n) }]), bearer(t));
       assert.equal((await send(1000)).status, 200);
       assertApiError(await send(1001), 413, 'Request Entity Too Large', 'Request Entity Too Large');
-      assert.equal(filesUnder(path.join(small.dataDir, 'files')).length, 1);
+      assert.equal((await storedBlobs(small.dataDir)).length, 1);
     } finally {
       await small.close();
     }
@@ -127,8 +119,8 @@ describe('upload', () => {
   });
 
   test('a body without a part named file, a non-multipart body, a cut-off body and a bad thumbnail size get 400', async () => {
-    const filesBefore = filesUnder(blobDir()).length;
-    const rowsBefore = storedRows();
+    const blobsBefore = await blobs();
+    const rowsBefore = await storedRows();
     const h = bearer(adminToken);
     assertApiError(await upload(s.url, A, multipartBody([{ name: 'hack', data: 'X' }]), h), 400, 'illegal_argument', 'the multipart body has no part named file');
     assertApiError(await upload(s.url, A, multipartBody([{ name: 'other', filename: 'o.bin', data: 'x' }]), h), 400, 'illegal_argument', 'the multipart body has no part named file');
@@ -139,8 +131,8 @@ describe('upload', () => {
     assertApiError(await upload(s.url, A, Buffer.from('--x\r\n'), { ...h, 'content-type': 'multipart/form-data' }), 400, 'illegal_argument', /^the multipart body could not be read/);
     const badThumb = multipartBody([{ name: 'file', filename: 'p.png', data: 'x' }, { name: 'thumbnail-width', data: 'wide' }]);
     assertApiError(await upload(s.url, A, badThumb, h), 400, 'illegal_argument', "thumbnail-width must be a whole number of pixels from 1 to 2048, got 'wide'");
-    assert.equal(filesUnder(blobDir()).length, filesBefore);
-    assert.equal(storedRows(), rowsBefore);
+    assert.deepEqual(await blobs(), blobsBefore);
+    assert.equal(await storedRows(), rowsBefore);
   });
 });
 
@@ -250,7 +242,7 @@ describe('thumbnails', () => {
     const png = await noisyPng(400, 300);
     assert.ok(png.length > 10 * 1024);
     const e = await put(png, { type: 'image/png' });
-    const before = filesUnder(blobDir()).length;
+    const before = await blobs();
     const t = await download(fileUrl(e.uuid), { ...bearer(adminToken), thumbnail: 'true' });
     assert.equal(t.status, 200);
     assert.equal(t.headers.get('content-type'), 'image/png');
@@ -261,10 +253,13 @@ describe('thumbnails', () => {
     assert.equal(meta.format, 'png');
     assert.ok(meta.width <= 170 && meta.height <= 170, `${meta.width}x${meta.height}`);
     assert.equal(meta.width, 170);
-    assert.equal(filesUnder(blobDir()).length, before + 1);
+    // One blob more, a variant of one that was there: on disk, a file in the image's own folder.
+    const made = (await blobs()).filter((b) => !before.includes(b));
+    assert.equal(made.length, 1, `new blobs: ${made.join(', ')}`);
+    assert.ok(before.some((b) => made[0]!.startsWith(`${b}.`)), `${made[0]} is kept next to its image`);
     const again = await download(fileUrl(e.uuid), { ...bearer(adminToken), Thumbnail: 'TRUE' });
     assert.ok(again.bytes.equals(t.bytes));
-    assert.equal(filesUnder(blobDir()).length, before + 1);
+    assert.deepEqual(await blobs(), [...before, made[0]!].sort());
     for (const h of [{}, { thumbnail: 'false' }] as Record<string, string>[]) {
       assert.ok((await download(fileUrl(e.uuid), { ...bearer(adminToken), ...h })).bytes.equals(png));
     }
