@@ -6,6 +6,7 @@ import { ConfigError, loadConfig, settingDocs, settingsMarkdown } from '../confi
 import type { prepare } from '../chatvault.js';
 import { registerExport } from './export.js';
 import { registerImport } from './import.js';
+import { registerMigrate } from './migrate.js';
 import { VERSION } from '../version.js';
 
 const program = new Command();
@@ -121,6 +122,7 @@ program.command('config').description('print the configuration settings')
 
 registerExport(program);
 registerImport(program);
+registerMigrate(program);
 
 const argv = process.argv.slice(2);
 // `chatvault` alone, or with only flags, means `chatvault serve`.

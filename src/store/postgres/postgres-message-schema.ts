@@ -159,11 +159,12 @@ BEGIN
 END $$;
 
 -- The tokens of a text as text-match.ts textTokens cuts them ('bi' words and CJK bigrams, or
--- 'uni' words and CJK characters); runs is postgres-message-text.ts tokenRunPattern().
-CREATE FUNCTION cv_tokens(s text, runs text, uni boolean) RETURNS text[]
+-- 'uni' words and CJK characters), from the text already normalized and lower-cased (cv_norm);
+-- runs is postgres-message-text.ts tokenRunPattern().
+CREATE FUNCTION cv_tokens(norm text, runs text, uni boolean) RETURNS text[]
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
   SELECT coalesce(array_agg(g.tok ORDER BY r.i, g.j), '{}')
-  FROM regexp_matches(cv_lower(normalize(s, NFKC)), runs, 'g') WITH ORDINALITY AS r(m, i)
+  FROM regexp_matches(norm, runs, 'g') WITH ORDINALITY AS r(m, i)
   CROSS JOIN LATERAL (
     SELECT r.m[2] AS tok, 1 AS j WHERE r.m[2] IS NOT NULL
     UNION ALL
@@ -173,10 +174,53 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
   ) g
 $$;
 
--- contains on a field without a token index: text-match.ts textContains (false for NULL).
+-- contains on a field without a token index: text-match.ts textContains (false for NULL). Every
+-- token is a piece of the normalized text, so a text that lacks one of the phrase's tokens is
+-- out before it is cut into tokens.
 CREATE FUNCTION cv_contains(s text, phrase text[], prefix boolean, uni boolean, runs text) RETURNS boolean
-LANGUAGE sql IMMUTABLE PARALLEL SAFE
-  RETURN s IS NOT NULL AND cv_phrase(cv_tokens(s, runs, uni), phrase, prefix);
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+  SELECT CASE WHEN s IS NULL THEN false ELSE (
+    SELECT CASE WHEN NOT EXISTS (SELECT 1 FROM unnest(phrase) t WHERE strpos(x.norm, t) = 0)
+                THEN cv_phrase(cv_tokens(x.norm, runs, uni), phrase, prefix) ELSE false END
+      FROM (SELECT cv_lower(normalize(s, NFKC)) AS norm) x) END
+$$;
+
+-- The bulk pages (no where clause: whole exports and streams), whose query text never changes,
+-- as functions, so that PostgreSQL keeps their plans per connection (planning a query over many
+-- partitions costs more than running a page of it). The same page as postgres-messages.ts
+-- readSpliced builds for any query: one row more than the limit, aggregated in page order;
+-- without a keyset the bound is a sentinel every message passes.
+CREATE FUNCTION cv_page_by_seq(app int, max_seq bigint, after_seq bigint, lim int, sep bytea)
+RETURNS TABLE (n text, body bytea, extra text, last_seq text) LANGUAGE plpgsql STABLE AS $$
+#variable_conflict use_column
+BEGIN
+  RETURN QUERY
+  SELECT count(*)::text, string_agg(p.e, sep), ((array_agg(length(p.e)))[lim + 1])::text, ((array_agg(p.seq))[least(count(*), lim)])::text
+    FROM (SELECT m.seq, m.entity AS e FROM messages m
+           WHERE m.app_id = app AND m.seq <= max_seq AND m.seq > after_seq
+           ORDER BY m.seq LIMIT lim + 1) p;
+END $$;
+
+CREATE FUNCTION cv_page_by_time(app int, max_seq bigint, after_ts bigint, after_seq bigint, descending boolean, lim int, sep bytea)
+RETURNS TABLE (n text, body bytea, extra text, last_seq text, last_ts text) LANGUAGE plpgsql STABLE AS $$
+#variable_conflict use_column
+BEGIN
+  IF descending THEN
+    RETURN QUERY
+    SELECT count(*)::text, string_agg(p.e, sep), ((array_agg(length(p.e)))[lim + 1])::text,
+           ((array_agg(p.seq))[least(count(*), lim)])::text, ((array_agg(p.ts))[least(count(*), lim)])::text
+      FROM (SELECT m.seq, m.timestamp AS ts, m.entity AS e FROM messages m
+             WHERE m.app_id = app AND m.seq <= max_seq AND (m.timestamp, m.seq) < (after_ts, after_seq) AND m.timestamp <= after_ts
+             ORDER BY m.timestamp DESC, m.seq DESC LIMIT lim + 1) p;
+  ELSE
+    RETURN QUERY
+    SELECT count(*)::text, string_agg(p.e, sep), ((array_agg(length(p.e)))[lim + 1])::text,
+           ((array_agg(p.seq))[least(count(*), lim)])::text, ((array_agg(p.ts))[least(count(*), lim)])::text
+      FROM (SELECT m.seq, m.timestamp AS ts, m.entity AS e FROM messages m
+             WHERE m.app_id = app AND m.seq <= max_seq AND (m.timestamp, m.seq) > (after_ts, after_seq) AND m.timestamp >= after_ts
+             ORDER BY m.timestamp, m.seq LIMIT lim + 1) p;
+  END IF;
+END $$;
 
 -- Stores a group commit of messages and returns the seq of the first (the others follow in
 -- order). It must be the first write of its transaction: the seqs are taken under a short
@@ -222,5 +266,38 @@ BEGIN
   FROM unnest(app_ids, tss, createds, lats, lngs, uuids, msg_ids, froms, tos, chat_types, body_types, ftss, overflows, lens)
        WITH ORDINALITY AS u(a, ts, cr, lat, lng, uuid, mid, fr, too, ct, bt, fts, ov, len, i);
   RETURN first;
+END $$;
+
+-- Stores messages copied from another store with their seqs (chatvault migrate); one whose seq
+-- or msg_id is here already is left out. Resolves with how many were stored. Copied seqs do not
+-- follow transaction-id order, so this is for a store that nobody walks meanwhile; the seq lock
+-- is held to the end so that no insert takes seqs among them, and message_seq is moved past them.
+CREATE FUNCTION cv_copy_messages(
+  seqs bigint[], app_ids int[], msg_ids text[], uuids text[], tss bigint[], createds bigint[], froms text[], tos text[],
+  chat_types text[], body_types text[], lats float8[], lngs float8[], ftss text[], overflows text[],
+  entities bytea, lens int[]
+) RETURNS int LANGUAGE plpgsql AS $$
+DECLARE
+  n int;
+  top bigint;
+BEGIN
+  PERFORM pg_advisory_xact_lock(1668707693, 'message_seq'::regclass::oid::int);
+  WITH k AS (
+    INSERT INTO message_keys (seq, app_id, msg_id, timestamp)
+    SELECT u.seq, u.a, u.mid, u.ts FROM unnest(seqs, app_ids, msg_ids, tss) AS u(seq, a, mid, ts)
+    ON CONFLICT DO NOTHING RETURNING seq)
+  INSERT INTO messages (seq, app_id, timestamp, created, lat, lng, uuid, msg_id, from_user, to_id, chat_type, body_type, fts, fts_overflow, entity)
+  SELECT u.seq, u.a, u.ts, u.cr, u.lat, u.lng, u.uuid, u.mid, u.fr, u.too, u.ct, u.bt, u.fts::tsvector, string_to_array(u.ov, ' '),
+         substring(entities FROM u.off::int FOR u.len)
+  FROM (SELECT v.*, sum(v.len) OVER (ORDER BY v.i) - v.len + 1 AS off
+          FROM unnest(seqs, app_ids, tss, createds, lats, lngs, uuids, msg_ids, froms, tos, chat_types, body_types, ftss, overflows, lens)
+               WITH ORDINALITY AS v(seq, a, ts, cr, lat, lng, uuid, mid, fr, too, ct, bt, fts, ov, len, i)) u
+  WHERE u.seq IN (SELECT k.seq FROM k);
+  GET DIAGNOSTICS n = ROW_COUNT;
+  SELECT max(s) INTO top FROM unnest(seqs) s;
+  IF top IS NOT NULL AND top > (SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM message_seq) THEN
+    PERFORM setval('message_seq', top);
+  END IF;
+  RETURN n;
 END $$;
 `;

@@ -10,12 +10,18 @@ import type pg from 'pg';
 /** Months made ahead of the current one. */
 export const MONTHS_AHEAD = 3;
 
-/** A UTC month as one number (year * 12 + month index), the key of a partition. */
+/** The last ms a JavaScript Date can hold; later (and earlier) times share one edge partition each. */
+const DATE_LIMIT = 8.64e15;
+
+/**
+ * A UTC month as one number (year * 12 + month index), the key of a partition; Infinity and
+ * -Infinity for the edge partitions of times past what a Date can hold.
+ */
 export function monthOf(ms: number): number {
+  if (ms > DATE_LIMIT) return Infinity;
+  if (ms < -DATE_LIMIT) return -Infinity;
   const d = new Date(ms);
-  const y = d.getUTCFullYear();
-  if (Number.isNaN(y)) throw new RangeError(`message timestamp out of range: ${ms}`);
-  return y * 12 + d.getUTCMonth();
+  return d.getUTCFullYear() * 12 + d.getUTCMonth();
 }
 
 function monthStart(month: number): number {
@@ -25,7 +31,9 @@ function monthStart(month: number): number {
 }
 
 /** The partition of a month: its table name (as the migration names them) and its bounds. */
-export function partitionOf(month: number): { name: string; lo: number; hi: number } {
+export function partitionOf(month: number): { name: string; lo: number | bigint; hi: number | bigint } {
+  if (month === Infinity) return { name: 'messages_after_dates', lo: DATE_LIMIT + 1, hi: 2n ** 63n - 1n };
+  if (month === -Infinity) return { name: 'messages_before_dates', lo: -(2n ** 63n), hi: -DATE_LIMIT };
   const y = Math.floor(month / 12);
   const m = (((month % 12) + 12) % 12) + 1;
   const year = y < 0 ? `bc${String(-y).padStart(4, '0')}` : String(y).padStart(4, '0');
@@ -75,7 +83,7 @@ export class MessagePartitions {
     for (const month of want) {
       if (this.known.has(month)) continue;
       const p = partitionOf(month);
-      await this.pool.query('SELECT cv_message_partition($1, $2, $3)', [p.name, p.lo, p.hi]);
+      await this.pool.query('SELECT cv_message_partition($1, $2, $3)', [p.name, String(p.lo), String(p.hi)]);
       this.known.add(month);
     }
     this.aheadFrom = current;

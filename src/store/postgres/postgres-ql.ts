@@ -92,6 +92,20 @@ function likeEscape(s: string): string {
   return s.replace(/[\\%_]/g, (c) => `\\${c}`);
 }
 
+/**
+ * A text comparison with a literal that holds NUL, which PostgreSQL text cannot: no stored text
+ * holds one either, so in code-point order the literal sits right after its part before the NUL
+ * and the comparison can be made with that part. Null when nothing matches; the operator and
+ * literal to use otherwise.
+ */
+function withoutNul(op: CmpOp, lit: string): { op: CmpOp; lit: string } | null {
+  const at = lit.indexOf('\0');
+  if (at === -1) return { op, lit };
+  const head = lit.slice(0, at);
+  if (op === '=') return null;
+  return { op: op === '<' || op === '<=' ? '<=' : '>', lit: head };
+}
+
 const INT64_MIN = -(2n ** 63n);
 const INT64_MAX = 2n ** 63n - 1n;
 
@@ -115,10 +129,12 @@ function compareInt(col: string, op: CmpOp, x: number | bigint, p: Params): stri
   return `${col} ${op} ${p.add(v, '::bigint')}`;
 }
 
-function compareColumn(c: Column, op: CmpOp, v: QlValue, p: Params, appParam: string): string {
+function compareColumn(c: Column, cmp: CmpOp, v: QlValue, p: Params, appParam: string): string {
+  let op = cmp;
   const prefix = prefixOf(v, op);
   if (prefix !== null) {
     if (c.type !== 'text') return prefix === '' ? TRUE : FALSE;
+    if (prefix.includes('\0')) return FALSE;
     return `${folded(c)} LIKE ${p.add(likeEscape(asciiLower(prefix)) + '%')}`;
   }
   if (c.type === 'int') {
@@ -127,7 +143,10 @@ function compareColumn(c: Column, op: CmpOp, v: QlValue, p: Params, appParam: st
     return FALSE;
   }
   if (v.kind === 'bool') return FALSE;
-  const lit = asciiLower(v.kind === 'string' ? v.value : v.kind === 'uuid' ? v.value.toLowerCase() : String(v.value));
+  const safe = withoutNul(op, asciiLower(v.kind === 'string' ? v.value : v.kind === 'uuid' ? v.value.toLowerCase() : String(v.value)));
+  if (!safe) return FALSE;
+  const lit = safe.lit;
+  op = safe.op;
   // msg_id has its index on message_keys; the seq found there leads to the message.
   if (c.col === 'm.msg_id' && op === '=') {
     return `(m.timestamp, m.seq) IN (SELECT k.timestamp, k.seq FROM message_keys k WHERE k.app_id = ${appParam} AND lower(k.msg_id) = ${p.add(lit)})`;
@@ -155,11 +174,17 @@ function compareJson(j: JsonPath, op: CmpOp, v: QlValue, p: Params): string {
   // CASE, not AND: PostgreSQL may evaluate the cast before the type test.
   const typed = (type: string, cond: string) => jsonAtoms(j, `CASE WHEN jsonb_typeof(a.v) = '${type}' THEN ${cond} ELSE false END`, p);
   const prefix = prefixOf(v, op);
-  if (prefix !== null) return typed('string', `starts_with(cv_lower(a.v #>> '{}'), ${p.add(prefix.toLowerCase(), '::text')})`);
+  if (prefix !== null) {
+    if (prefix.includes('\0')) return FALSE;
+    return typed('string', `starts_with(cv_lower(a.v #>> '{}'), ${p.add(prefix.toLowerCase(), '::text')})`);
+  }
   switch (v.kind) {
     case 'string':
-    case 'uuid':
-      return typed('string', `cv_lower(a.v #>> '{}') COLLATE "C" ${op} ${p.add(v.value.toLowerCase(), '::text')}`);
+    case 'uuid': {
+      const safe = withoutNul(op, v.value.toLowerCase());
+      if (!safe) return FALSE;
+      return typed('string', `cv_lower(a.v #>> '{}') COLLATE "C" ${safe.op} ${p.add(safe.lit, '::text')}`);
+    }
     case 'int':
     case 'float':
       return typed('number', `a.v::numeric ${op} ${p.add(String(v.value), '::numeric')}`);
@@ -279,7 +304,7 @@ export function sortPlan(key: MessageSortKey, i: number, near: { lat: number; ln
     return {
       cols: [`${j}.r`, `${j}.n`, `${j}.t COLLATE "C"`],
       select: [`${j}.r`, `${j}.n::float8`, `${j}.t`],
-      key: (v) => (v[0] === 0 ? num(v[1]) : v[2]),
+      key: (v) => (num(v[0]) === 0 ? num(v[1]) : v[2]),
       values: (k) => (typeof k === 'number' ? [0, String(k), ''] : [1, '0', String(k)]),
       casts: ['::int', '::numeric', '::text'],
       filter: `${j}.r IS NOT NULL`,

@@ -71,6 +71,19 @@ export class PostgresStore implements Store {
 
   constructor(private readonly url: string, private readonly opts: { groupCommitMax?: number; poolMax?: number } = {}) {}
 
+  /** The connection pool, for tools that move whole tables (chatvault migrate --from --to). */
+  get sqlPool(): pg.Pool {
+    return this.db;
+  }
+
+  /**
+   * Stores messages copied from another store with their seqs kept (chatvault migrate); a message
+   * whose seq is here already is left as it is. Resolves with how many were stored.
+   */
+  copyMessages(rows: MessageRow[]): Promise<number> {
+    return this.messages.copyIn(rows);
+  }
+
   private get db(): pg.Pool {
     if (!this.pool) throw new Error('the PostgreSQL store is not open');
     return this.pool;
