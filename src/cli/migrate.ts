@@ -50,7 +50,7 @@ async function copyDeployment(o: MigrateOptions): Promise<number> {
   const cfg = config({ DATA_DIR: o.from, DATABASE_URL: o.to });
   if (!cfg.databaseUrl) throw new CliError(EXIT.usage, '--to must be a postgres:// URL');
   const { PostgresStore } = await import('../store/postgres/postgres-store.js');
-  const { SqliteToPostgres } = await import('../store/sqlite-to-postgres.js');
+  const { CopyRefused, SqliteToPostgres } = await import('../store/sqlite-to-postgres.js');
   const target = new PostgresStore(cfg.databaseUrl, { poolMax: 4 });
   try {
     await target.open();
@@ -79,6 +79,7 @@ async function copyDeployment(o: MigrateOptions): Promise<number> {
     return EXIT.ok;
   } catch (e) {
     progress?.stop();
+    if (e instanceof CopyRefused) throw new CliError(EXIT.failed, `nothing copied: ${e.message}`);
     throw e;
   } finally {
     await target.close();

@@ -58,6 +58,19 @@ interface Column {
 
 type Row = Record<string, unknown>;
 
+/** What the target remembers of the copies into it (meta key `migrate_copy`). */
+interface CopyRecord {
+  state: 'copying' | 'done';
+  source: string;
+  /** Rows per table when the last copy finished. */
+  counts?: Record<string, number>;
+}
+
+const RECORD_KEY = 'migrate_copy';
+
+/** The target cannot take this copy; nothing was written. */
+export class CopyRefused extends Error {}
+
 /** A value of a SQLite row as the PostgreSQL column wants it. */
 function toPg(v: unknown, c: Column): unknown {
   if (v === null || v === undefined) return null;
@@ -96,6 +109,7 @@ export class SqliteToPostgres {
     this.src.defaultSafeIntegers(true);
     try {
       const pool = this.target.sqlPool;
+      await this.preflight(pool);
       const copied = new Map<string, number>();
       await this.copyMeta(pool);
       for (const t of TABLES) copied.set(t, await this.copyTable(pool, t));
@@ -104,10 +118,44 @@ export class SqliteToPostgres {
       const tables: TableReport[] = [];
       for (const t of TABLES) tables.push(await this.verifyTable(pool, t, copied.get(t) ?? 0));
       tables.push(await this.verifyMessages(pool, copied.get('messages') ?? 0));
-      return { tables, files, ok: tables.every((r) => r.source === r.target && r.checksum === 'equal') && files.missing.length === 0 };
+      const ok = tables.every((r) => r.source === r.target && r.checksum === 'equal') && files.missing.length === 0;
+      if (ok) await this.setRecord(pool, { state: 'done', source: path.resolve(this.dataDir), counts: await this.targetCounts(pool) });
+      return { tables, files, ok };
     } finally {
       this.src.close();
     }
+  }
+
+  private async targetCounts(pool: pg.Pool): Promise<Record<string, number>> {
+    const out: Record<string, number> = {};
+    for (const t of [...TABLES, 'messages']) out[t] = Number((await pool.query<{ n: string }>(`SELECT count(*) AS n FROM ${t}`)).rows[0]!.n);
+    return out;
+  }
+
+  private async setRecord(pool: pg.Pool, record: CopyRecord): Promise<void> {
+    await pool.query('INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value', [RECORD_KEY, JSON.stringify(record)]);
+  }
+
+  /**
+   * A copy may be repeated (after an interruption, or to bring over what the source got since)
+   * only while nothing but this copy writes the target: rows a server made there would collide
+   * with the source's ids and seqs. The target remembers its last copy; it is refused when it
+   * holds data of its own, or changed since that copy finished.
+   */
+  private async preflight(pool: pg.Pool): Promise<void> {
+    const r = await pool.query<{ value: string }>('SELECT value FROM meta WHERE key = $1', [RECORD_KEY]);
+    const record = r.rows[0] ? (JSON.parse(r.rows[0].value) as CopyRecord) : null;
+    const counts = await this.targetCounts(pool);
+    if (!record) {
+      const held = Object.entries(counts).filter(([, n]) => n > 0).map(([t, n]) => `${t}: ${n}`);
+      if (held.length > 0) throw new CopyRefused(`the target database already holds data (${held.join(', ')}) that no copy brought: copy into an empty database or schema`);
+    } else if (record.state === 'done') {
+      const changed = Object.entries(counts).filter(([t, n]) => record.counts?.[t] !== n).map(([t, n]) => `${t}: ${record.counts?.[t] ?? 0} → ${n}`);
+      if (changed.length > 0) {
+        throw new CopyRefused(`the target was written to since the last copy finished (${changed.join(', ')}): it is in use, and copying again would mix two histories`);
+      }
+    }
+    await this.setRecord(pool, { state: 'copying', source: path.resolve(this.dataDir) });
   }
 
   private async columns(pool: pg.Pool, table: string): Promise<Column[]> {
@@ -120,7 +168,7 @@ export class SqliteToPostgres {
 
   // The signing key above all: tokens, cursors and archive links of the old server stay valid.
   private async copyMeta(pool: pg.Pool): Promise<void> {
-    const rows = this.src.prepare("SELECT key, value FROM meta WHERE key NOT IN ('node_seq')").all() as { key: string; value: string }[];
+    const rows = this.src.prepare(`SELECT key, value FROM meta WHERE key NOT IN ('node_seq', '${RECORD_KEY}')`).all() as { key: string; value: string }[];
     for (const r of rows) {
       await pool.query('INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value', [r.key, r.value]);
     }
@@ -246,13 +294,14 @@ export class SqliteToPostgres {
     let tn = 0;
     let after = '0';
     for (;;) {
-      const r = await pool.query<{ seq: string; entity: Buffer }>('SELECT seq::text AS seq, entity FROM messages WHERE seq > $1 ORDER BY seq LIMIT 10000', [after]);
+      // (Ordered by the column, not by its text: `ORDER BY s` would sort '10' before '9'.)
+      const r = await pool.query<{ s: string; entity: Buffer }>('SELECT m.seq::text AS s, m.entity FROM messages m WHERE m.seq > $1 ORDER BY m.seq LIMIT 10000', [after]);
       if (r.rows.length === 0) break;
       for (const row of r.rows) {
         tn++;
-        th.update(`${row.seq}:`).update(row.entity).update('\n');
+        th.update(`${row.s}:`).update(row.entity).update('\n');
       }
-      after = r.rows[r.rows.length - 1]!.seq;
+      after = r.rows[r.rows.length - 1]!.s;
     }
     return { table: 'messages', source: sn, target: tn, copied, checksum: sh.digest('hex') === th.digest('hex') ? 'equal' : 'different' };
   }
