@@ -403,12 +403,26 @@ describe('Parquet writer', () => {
     await roundTrip(lines, { worker: false, batch: 1 });
   });
 
-  test('a record that is not JSON fails the write', async () => {
-    for (const bad of ['{"msg_id":"x",', 'not json', '{"msg_id":"x","payload":{"bodies":[{"type":"t\u0001"}]}} trailing', 'null']) {
+  test('a record that is not JSON fails the write, and no checkpoint follows it', async () => {
+    const bad = [
+      '{"msg_id":"x",', 'not json', 'null', '{"msg_id":"x","payload":{"bodies":[]}} trailing', '{"msg_id":"x","payload":{"bodies":[]},}',
+      // raw control characters in strings, with and without escapes beside them
+      '{"msg_id":"x\u0001","payload":{"bodies":[]}}', '{"msg_id":"x\\ty\u0001","payload":{"bodies":[]}}',
+      '{"msg_id":"x","payload":{"bodies":[{"msg":"a\\"b\u001f"}]}}', '{"msg_id":"x","payload":{"bodies":[],"ext":{"k":"\u0000"}}}',
+      // bad escapes and numbers
+      '{"msg_id":"\\x","payload":{"bodies":[]}}', '{"msg_id":"\\u12G4","payload":{"bodies":[]}}', '{"timestamp":01,"payload":{"bodies":[]}}',
+      '{"timestamp":1.,"payload":{"bodies":[]}}', '{"timestamp":-,"payload":{"bodies":[]}}', '{"timestamp":1e,"payload":{"bodies":[]}}',
+    ];
+    // Each one is refused by JSON.parse too ('null' is JSON, but no record).
+    for (const line of bad) if (line !== 'null') assert.throws(() => JSON.parse(line), line);
+    for (const line of bad) {
       const file = path.join(dir, `bad${fileNo++}.parquet`);
       const w = await ParquetFileWriter.open(await OutputFile.create(file), 100, `${file}.rg`, undefined);
       try {
-        await assert.rejects(w.write(Buffer.from(`${records(1)[0]}\n${bad}\n`), 2), bad);
+        await assert.rejects(w.write(Buffer.from(`${records(1)[0]}\n${line}\n`), 2), line);
+        // The good record before it is in the columns, but its block was not taken: nothing more becomes durable.
+        await assert.rejects(w.checkpoint(), /stopped at a failed write/);
+        await assert.rejects(w.finish(), /stopped at a failed write/);
       } finally {
         await w.close();
       }
@@ -464,6 +478,13 @@ describe('Parquet writer', () => {
       });
       await roundTrip(lines, { batch: 4, worker: n % 2 === 0 });
     }
+    // The worst case for the levels' size: runs of exactly one group (8 values), alternating, over a full page.
+    const alternating = (i: number) => Math.floor(i / 8) % 2 === 0;
+    const worst = Array.from({ length: 20_008 }, (_, i) => (alternating(i) ? `{"msg_id":"${i}","payload":{"bodies":[{"url":"u"}]}}` : `{"msg_id":"${i}","payload":{"bodies":[]}}`));
+    const worstFile = await writeParquet(worst, { rowGroupSize: 30_000, batch: 2000 });
+    checkStructure(worstFile, worst.length);
+    const worstUrls = (await parquetReadObjects({ file: bytesOf(worstFile), columns: ['url'] })) as { url: string | null }[];
+    assert.deepEqual(worstUrls.map((r) => r.url), worst.map((_, i) => (alternating(i) ? 'u' : null)));
     // Long runs both ways, crossing the page cut at 20,000 rows.
     const hasUrl = (i: number) => Math.floor(i / 5000) % 2 === 0;
     const lines = Array.from({ length: 45_000 }, (_, i) => (hasUrl(i) ? `{"msg_id":"${i}","payload":{"bodies":[{"url":"u"}]}}` : `{"msg_id":"${i}","payload":{"bodies":[]}}`));
