@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { machine, RESULTS, type ScenarioResult } from './harness.js';
 import { exportCli } from './scenarios/export-cli.js';
+import { postgresScenario } from './scenarios/postgres.js';
 import { exportStream } from './scenarios/export-stream.js';
 import { exportWalk } from './scenarios/export-walk.js';
 import { sendMessages } from './scenarios/send-messages.js';
@@ -15,6 +16,7 @@ const SCENARIOS: Record<string, (seconds: number) => Promise<ScenarioResult>> = 
   'send-messages': sendMessages,
   'export-walk': (s) => exportWalk(s, { messages: numberFlag('--messages'), bigMessages: numberFlag('--big-messages') }),
   'export-cli': (s) => exportCli(s, { messages: numberFlag('--messages') }),
+  postgres: (s) => postgresScenario(s, { messages: numberFlag('--messages') }),
   'export-stream': (s) => exportStream(s, { messages: numberFlag('--messages'), bigMessages: numberFlag('--big-messages'), pagedPerSecond: previous('export-walk') }),
 };
 
