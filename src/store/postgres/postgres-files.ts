@@ -1,17 +1,7 @@
 import type pg from 'pg';
 import type { ChatFileRow, NewChatFile } from '../store.js';
+import { fileFrom } from '../rows.js';
 
-type Row = Record<string, unknown>;
-
-function fileFrom(r: Row): ChatFileRow {
-  const nullableNum = (v: unknown): number | null => (v === null ? null : Number(v));
-  return {
-    id: Number(r.id), appId: Number(r.app_id), uuid: String(r.uuid), blobKey: String(r.blob_key),
-    contentType: String(r.content_type), size: Number(r.size), secret: r.secret === null ? null : String(r.secret),
-    thumbWidth: nullableNum(r.thumb_width), thumbHeight: nullableNum(r.thumb_height),
-    created: Number(r.created), modified: Number(r.modified),
-  };
-}
 
 /** Chat file metadata of the PostgreSQL store (the bytes live in the BlobStore). */
 export class PostgresFiles {

@@ -4,24 +4,8 @@ import {
   DuplicateError,
   type GroupKind, type GroupMember, type GroupPatch, type GroupRow, type JoinRefusal, type NewGroup,
 } from '../store.js';
+import { GROUP_SELECT, groupFrom, memberFrom, type Row } from '../rows.js';
 
-type Row = Record<string, unknown>;
-
-// The owner is a column of chat_groups, so the member count is the member rows plus one.
-const GROUP_SELECT = `SELECT g.*, u.username AS owner_name,
-  (SELECT count(*) FROM group_members m WHERE m.group_id = g.id) + 1 AS member_count
-  FROM chat_groups g JOIN users u ON u.id = g.owner_id`;
-
-function groupFrom(r: Row): GroupRow {
-  return {
-    id: Number(r.id), appId: Number(r.app_id), kind: String(r.kind) as GroupKind, groupId: String(r.gid),
-    name: String(r.name), description: String(r.description), public: r.public === true, membersOnly: r.members_only === true,
-    allowInvites: r.allow_invites === true, maxUsers: Number(r.max_users), ownerId: Number(r.owner_id), owner: String(r.owner_name),
-    memberCount: Number(r.member_count), created: Number(r.created), modified: Number(r.modified),
-  };
-}
-
-const memberFrom = (owner: boolean) => (r: Row): GroupMember => ({ userId: Number(r.user_id), username: String(r.username), owner });
 
 const PATCH_COLUMNS: Record<keyof GroupPatch, string> = {
   name: 'name', description: 'description', public: 'public', membersOnly: 'members_only',

@@ -3,6 +3,7 @@ import { UUID_RE } from '../../util/ids.js';
 import { PostgresContacts } from './postgres-contacts.js';
 import { PostgresFiles } from './postgres-files.js';
 import { PostgresGroups } from './postgres-groups.js';
+import { adminFrom, APP_SELECT, appFrom, num, orgFrom, str, userFrom, type Row } from '../rows.js';
 import { PostgresBlobStore } from '../../files/postgres-blob-store.js';
 import { PostgresMessages } from './postgres-messages.js';
 import { migrate } from './postgres-schema.js';
@@ -15,49 +16,11 @@ import {
   type NewUser, type OrgRow, type Store, type UserPatch, type UserPosition, type UserRow,
 } from '../store.js';
 
-type Row = Record<string, unknown>;
-
 // int8 columns (ids, times) arrive as strings: pg leaves them so because they may pass 2^53.
-// Ids and epoch milliseconds never do, so they are converted here rather than by a global parser.
-const num = (v: unknown): number => Number(v);
-const str = (v: unknown): string => String(v);
-
-function orgFrom(r: Row): OrgRow {
-  return {
-    id: num(r.id), uuid: str(r.uuid), name: str(r.name), clientId: str(r.client_id),
-    clientSecret: str(r.client_secret), credGen: num(r.cred_gen), created: num(r.created),
-  };
-}
-
-function appFrom(r: Row): AppRow {
-  return {
-    id: num(r.id), uuid: str(r.uuid), orgId: num(r.org_id), orgName: str(r.org_name), name: str(r.name),
-    clientId: str(r.client_id), clientSecret: str(r.client_secret), credGen: num(r.cred_gen),
-    openRegistration: r.open_registration === true, created: num(r.created),
-  };
-}
-
-function adminFrom(r: Row): AdminRow {
-  return {
-    id: num(r.id), uuid: str(r.uuid), username: str(r.username), email: str(r.email),
-    passwordHash: str(r.password_hash), pwGen: num(r.pw_gen), sysadmin: r.sysadmin === true,
-    created: num(r.created), modified: num(r.modified),
-  };
-}
-
-function userFrom(r: Row): UserRow {
-  return {
-    id: num(r.id), appId: num(r.app_id), uuid: str(r.uuid), username: str(r.username),
-    passwordHash: str(r.password_hash), pwGen: num(r.pw_gen), activated: r.activated === true,
-    // pg parses json columns itself (the type parser of json is JSON.parse).
-    properties: r.properties as Record<string, unknown>,
-    created: num(r.created), modified: num(r.modified),
-  };
-}
+// Ids and epoch milliseconds never do; rows.ts converts them rather than a global parser.
 
 const one = <T>(r: pg.QueryResult<Row>, from: (row: Row) => T): T | null => (r.rows.length > 0 ? from(r.rows[0]!) : null);
 
-const APP_SELECT = 'SELECT apps.*, orgs.name AS org_name FROM apps JOIN orgs ON orgs.id = apps.org_id';
 
 /** The shared store: PostgreSQL, which several chatvault nodes can use at once. */
 export class PostgresStore implements Store {

@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
+import { adminFrom, APP_SELECT, appFrom, orgFrom, str, userFrom, type Row } from '../rows.js';
 import { SqliteContacts } from './sqlite-contacts.js';
 import { SqliteFiles } from './sqlite-files.js';
 import { SqliteGroups } from './sqlite-groups.js';
@@ -15,50 +16,10 @@ import {
   type NewUser, type OrgRow, type Store, type UserPatch, type UserPosition, type UserRow,
 } from '../store.js';
 
-type Row = Record<string, unknown>;
 
 // Node numbers of message ids (util/ids.ts: 10 bits).
 const NODE_IDS = 1024;
 
-const num = (v: unknown): number => Number(v);
-const str = (v: unknown): string => String(v);
-
-function orgFrom(r: Row): OrgRow {
-  return {
-    id: num(r.id), uuid: str(r.uuid), name: str(r.name), clientId: str(r.client_id),
-    clientSecret: str(r.client_secret), credGen: num(r.cred_gen), created: num(r.created),
-  };
-}
-
-function appFrom(r: Row): AppRow {
-  return {
-    id: num(r.id), uuid: str(r.uuid), orgId: num(r.org_id), orgName: str(r.org_name), name: str(r.name),
-    clientId: str(r.client_id), clientSecret: str(r.client_secret), credGen: num(r.cred_gen),
-    openRegistration: num(r.open_registration) === 1, created: num(r.created),
-  };
-}
-
-function adminFrom(r: Row): AdminRow {
-  return {
-    id: num(r.id), uuid: str(r.uuid), username: str(r.username), email: str(r.email),
-    passwordHash: str(r.password_hash), pwGen: num(r.pw_gen), sysadmin: num(r.sysadmin) === 1,
-    created: num(r.created), modified: num(r.modified),
-  };
-}
-
-function userFrom(r: Row): UserRow {
-  return {
-    id: num(r.id), appId: num(r.app_id), uuid: str(r.uuid), username: str(r.username),
-    passwordHash: str(r.password_hash), pwGen: num(r.pw_gen), activated: num(r.activated) === 1,
-    properties: JSON.parse(str(r.properties)) as Record<string, unknown>,
-    created: num(r.created), modified: num(r.modified),
-  };
-}
-
-
-
-
-const APP_SELECT = 'SELECT apps.*, orgs.name AS org_name FROM apps JOIN orgs ON orgs.id = apps.org_id';
 
 /** The embedded default store: one SQLite file in the data folder, WAL, fsync on every commit. */
 export class SqliteStore implements Store {
