@@ -1,4 +1,4 @@
-import type { AdminRow, AppRow, ChatFileRow, GroupKind, GroupMember, GroupRow, OrgRow, UserRow } from './store.js';
+import type { AdminRow, AppRow, ChatFileRow, GroupKind, GroupMember, GroupRow, MessageRow, OrgRow, UserRow } from './store.js';
 
 /**
  * Rows of the tables both stores share, as the Store port's types. The stores hand values over
@@ -64,6 +64,16 @@ export function fileFrom(r: Row): ChatFileRow {
     contentType: str(r.content_type), size: num(r.size), secret: r.secret === null ? null : str(r.secret),
     thumbWidth: numOrNull(r.thumb_width), thumbHeight: numOrNull(r.thumb_height),
     created: num(r.created), modified: num(r.modified),
+  };
+}
+
+/** A stored message (its text is not kept apart from the record: `text` is null). */
+export function messageFrom(r: Row): MessageRow {
+  return {
+    seq: BigInt(str(r.seq)), appId: num(r.app_id), uuid: str(r.uuid), msgId: str(r.msg_id),
+    timestamp: num(r.timestamp), created: num(r.created), from: str(r.from_user), to: str(r.to_id),
+    chatType: str(r.chat_type) as MessageRow['chatType'], bodyType: r.body_type === null ? null : str(r.body_type),
+    text: null, lat: numOrNull(r.lat), lng: numOrNull(r.lng), entity: r.entity as Buffer,
   };
 }
 

@@ -1,28 +1,11 @@
 import type pg from 'pg';
+import { messageFrom, num, type Row } from '../rows.js';
 import type { MessageAddress, MessageHit, MessageQuery, MessageRow, NewMessage, SplicedPage } from '../store.js';
 import { readHighWaterMark } from './postgres-message-hwm.js';
 import { MessagePages } from './postgres-message-pages.js';
 import { copyMessagesIn, MessageWriter } from './postgres-message-writer.js';
 
 export { MESSAGES_MIGRATION } from './postgres-message-schema.js';
-
-type Row = Record<string, unknown>;
-
-const num = (v: unknown): number => Number(v);
-const str = (v: unknown): string => String(v);
-
-function messageFrom(r: Row): MessageRow {
-  return {
-    seq: BigInt(str(r.seq)), appId: num(r.app_id), uuid: str(r.uuid), msgId: str(r.msg_id),
-    timestamp: num(r.timestamp), created: num(r.created), from: str(r.from_user), to: str(r.to_id),
-    chatType: str(r.chat_type) as MessageRow['chatType'],
-    bodyType: r.body_type === null ? null : str(r.body_type),
-    text: null,
-    lat: r.lat === null ? null : num(r.lat),
-    lng: r.lng === null ? null : num(r.lng),
-    entity: r.entity as Buffer,
-  };
-}
 
 /**
  * Chat messages of the PostgreSQL store: group-committed multi-row inserts into monthly

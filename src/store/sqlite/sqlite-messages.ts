@@ -1,25 +1,8 @@
 import Database from 'better-sqlite3';
+import { messageFrom, num, type Row } from '../rows.js';
 import { textContains, textTokens, type ContainsQuery } from '../../domain/text-match.js';
 import { compileWhere, distanceMeters, normalizeJsonPath, sortExpression, type Fragment, type SqlParam } from './sqlite-ql.js';
 import type { MessageHit, MessageQuery, MessageRow, NewMessage, SplicedPage } from '../store.js';
-
-type Row = Record<string, unknown>;
-
-const num = (v: unknown): number => Number(v);
-const str = (v: unknown): string => String(v);
-
-function messageFrom(r: Row): MessageRow {
-  return {
-    seq: BigInt(r.seq as bigint), appId: num(r.app_id), uuid: str(r.uuid), msgId: str(r.msg_id),
-    timestamp: num(r.timestamp), created: num(r.created), from: str(r.from_user), to: str(r.to_id),
-    chatType: str(r.chat_type) as MessageRow['chatType'],
-    bodyType: r.body_type === null ? null : str(r.body_type),
-    text: null,
-    lat: r.lat === null ? null : num(r.lat),
-    lng: r.lng === null ? null : num(r.lng),
-    entity: r.entity as Buffer,
-  };
-}
 
 const MAX_CACHED_STATEMENTS = 256;
 
@@ -207,7 +190,6 @@ export class SqliteMessages {
       : (this.cached(`SELECT ${keys.map((k) => k.sql).join(', ')} FROM messages m WHERE m.seq = ?`).get(...keys.flatMap((k) => k.params), lastSeq) as unknown[]);
     return { count: Math.min(n, q.limit), more: n > q.limit, body: body ?? Buffer.alloc(0), last: { seq: BigInt(lastSeq), keys: lastKeys } };
   }
-
 
   highWaterMark(): bigint {
     // One writer commits at a time and seqs are assigned in commit order, so the largest seq
