@@ -338,6 +338,8 @@ function text(b: Json, keys: string[], max: number, required: boolean): string {
   if (typeof v !== 'string') throw errors.illegalArgument(`${key} must be a string`);
   if (required && v.trim() === '') throw errors.illegalArgument(`${key} must be provided`);
   if ([...v].length > max) throw errors.illegalArgument(`${key} is longer than ${max} characters`);
+  // Names and descriptions are text columns, and PostgreSQL's text cannot hold U+0000.
+  if (v.includes('\u0000')) throw errors.illegalArgument(`${key} must not contain the NUL character`);
   return v;
 }
 

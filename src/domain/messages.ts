@@ -108,8 +108,8 @@ export function parseSend(raw: unknown): SendRequest {
   const t = typeof raw.target === 'string' ? [raw.target] : raw.target;
   if (!Array.isArray(t) || t.length === 0) throw errors.illegalArgument('target must be a non-empty array');
   if (t.length > MAX_TARGETS) throw errors.illegalArgument(`target can hold at most ${MAX_TARGETS} entries`);
-  if (!t.every((x): x is string => typeof x === 'string' && x !== '' && x.length <= 64)) {
-    throw errors.illegalArgument('every target must be a non-empty string of at most 64 characters');
+  if (!t.every((x): x is string => typeof x === 'string' && x !== '' && x.length <= 64 && !x.includes('\u0000'))) {
+    throw errors.illegalArgument('every target must be a non-empty string of at most 64 characters, without NUL');
   }
   // One message per distinct target (ids are case-insensitive): the answer has one key per target,
   // so a repeated target would store a message the client never learns about.
@@ -120,6 +120,7 @@ export function parseSend(raw: unknown): SendRequest {
   if (typeof from !== 'string') throw errors.illegalArgument('from must be a string');
   if (from === '') throw errors.illegalArgument("from can't be empty");
   if (from.length > 64) throw errors.illegalArgument('from is longer than 64 characters');
+  if (from.includes('\u0000')) throw errors.illegalArgument('from must not contain the NUL character');
   if ('ext' in raw && !isObject(raw.ext)) throw errors.illegalArgument('ext must be a JSON object');
   const ext = raw.ext as Json | undefined;
   const body = parseBody(raw.msg, raw.size);

@@ -33,6 +33,8 @@ export function toApiError(err: unknown): ApiError {
   }
   if (fe.type === 'entity.too.large' || fe.statusCode === 413) return errors.tooLarge();
   if (err instanceof SyntaxError) return errors.jsonParse(err.message);
+  // PostgreSQL's text cannot hold U+0000 (SQLSTATE 22021): a value a client sent, not a fault here.
+  if (fe.code === '22021') return errors.illegalArgument('a value of the request contains the NUL character (U+0000), which cannot be stored or looked up');
   // Errors the HTTP layer raised about the request itself (aborted body, bad framing).
   if (typeof fe.statusCode === 'number' && fe.statusCode >= 400 && fe.statusCode < 500) {
     return new ApiError(fe.statusCode, 'illegal_argument', fe.message ?? 'this is an invalid request.');
