@@ -19,6 +19,7 @@ export interface Config {
   databaseUrl: string | null;
   databasePoolMax: number;
   redisUrl: string | null;
+  corsOrigins: '*' | string[];
 }
 
 /** A setting as the README's configuration table describes it. */
@@ -179,6 +180,25 @@ const SETTINGS = [
     key: 'redisUrl', env: 'REDIS_URL', flag: '--redis-url', default: '(in-process)',
     description: 'A `redis://host:6379` URL carries events between nodes (credential changes, cache invalidation); without it events stay inside the process.',
     parse: (raw) => urlOf('REDIS_URL', raw, ['redis:', 'rediss:']),
+  },
+  {
+    key: 'corsOrigins', env: 'CORS_ORIGINS', flag: '--cors-origins', default: '*',
+    description: 'Origins browsers may call the API from: `*` (any; safe, as auth is by bearer token, never by cookie) or a comma-separated list such as `https://app.example.com,http://localhost:3000`.',
+    parse: (raw) => {
+      const v = (raw ?? '*').trim();
+      if (v === '' || v === '*') return '*';
+      const list = v.split(',').map((o) => o.trim()).filter((o) => o !== '');
+      for (const o of list) {
+        let u: URL;
+        try {
+          u = new URL(o);
+        } catch {
+          throw new ConfigError('CORS_ORIGINS', `not an origin: '${o}'`);
+        }
+        if (u.origin !== o) throw new ConfigError('CORS_ORIGINS', `not an origin (scheme://host[:port], no path): '${o}'`);
+      }
+      return list;
+    },
   },
 ] satisfies Setting<keyof Config>[];
 

@@ -1,6 +1,7 @@
 import Fastify, { LogController, type FastifyInstance, type FastifyRequest } from 'fastify';
 import { ApiError, errors } from '../errors.js';
 import type { Services } from '../services.js';
+import { installCors } from './cors.js';
 import { clientErrorHandler, frameworkErrorHandler, installErrorHandling, JSON_TYPE } from './errors.js';
 import { chatFileRoutes } from './routes/chatfiles.js';
 import { chatMessageRoutes } from './routes/chatmessages.js';
@@ -126,6 +127,7 @@ export function buildServer(s: Services): FastifyInstance {
     });
   }
   installErrorHandling(app);
+  installCors(app, s.config.corsOrigins);
 
   statusRoutes(app, s);
   managementRoutes(app, s);
