@@ -117,7 +117,7 @@ export function buildServer(s: Services): FastifyInstance {
     // A client must not reuse a connection of a server that is stopping.
     if (closing) reply.header('connection', 'close');
     const t = reply.getHeader('content-type');
-    if (t === undefined || String(t).startsWith('application/json')) reply.header('content-type', JSON_TYPE);
+    if (reply.statusCode !== 204 && (t === undefined || String(t).startsWith('application/json'))) reply.header('content-type', JSON_TYPE);
     done(null, payload);
   });
   if (['debug', 'trace'].includes(s.config.logLevel)) {
