@@ -47,7 +47,7 @@ export async function prepare(config: Config, announce: Announce = () => {}): Pr
     throw e;
   });
   const s = buildServices(config, store, signingKey, bus, nodeId);
-  await s.invalidation.start().catch(async (e: unknown) => {
+  await Promise.all([s.invalidation.start(), s.realtime.start()]).catch(async (e: unknown) => {
     await closeServices(s);
     throw e;
   });

@@ -16,6 +16,7 @@ import { TokenService } from './domain/tokens.js';
 import { UserService } from './domain/users.js';
 import type { Store } from './store/store.js';
 import { MsgIdGenerator } from './util/ids.js';
+import { Realtime } from './realtime/realtime.js';
 
 /** The domain services and ports one server process works with. */
 export interface Services {
@@ -35,6 +36,8 @@ export interface Services {
   chatQuery: ChatQueryEngine;
   files: ChatFileService;
   archives: ArchiveService;
+  /** Real-time delivery core: sessions of this node, router, undelivered messages. */
+  realtime: Realtime;
 }
 
 /**
@@ -47,6 +50,13 @@ export function buildServices(config: Config, store: Store, key: Buffer, bus: Bu
   const tokens = new TokenService(key, store, apps, invalidation);
   const cursors = new CursorCodec(key);
   const groups = new GroupService(store, cursors);
+  const realtime = new Realtime(store, bus, {
+    // Without Redis the node is alone: nobody else to tell.
+    crossNode: config.redisUrl !== null,
+    onError: (context, e) => {
+      if (config.logLevel !== 'silent') process.stderr.write(`chatvault realtime: ${context}: ${e instanceof Error ? e.message : String(e)}\n`);
+    },
+  });
   const users = new UserService(store, tokens, cursors, config.tokenTtlSeconds, (ids) => groups.deleteOwnedBy(ids));
   return {
     config,
@@ -59,19 +69,22 @@ export function buildServices(config: Config, store: Store, key: Buffer, bus: Bu
     users,
     groups,
     contacts: new ContactService(store, users),
-    messages: new MessageService(store, new MsgIdGenerator(nodeId), groups, tokens),
+    messages: new MessageService(store, new MsgIdGenerator(nodeId), groups, tokens, (rows) => realtime.router.routeStored(rows)),
     chatQuery: new ChatQueryEngine(store, cursors),
     files: new ChatFileService(store, store.sharedBlobStore() ?? new FilesystemBlobStore(path.join(config.dataDir, 'files')), config.fileMaxBytes),
     archives: new ArchiveService(store, path.join(config.dataDir, 'archives'), key, config.archiveLinkTtlSeconds, config.archiveTz),
+    realtime,
   };
 }
 
 /**
- * Closes what buildServices was given: the bus first (no handler runs against a closed store, and
- * notices published by the last requests still go out), then the store, even when the bus fails.
+ * Closes what buildServices was given: real-time sessions first (closed with 'shutdown'), then the
+ * bus (no handler runs against a closed store, and notices published by the last requests still go
+ * out), then the store, even when the bus fails.
  */
 export async function closeServices(s: Services): Promise<void> {
   try {
+    await s.realtime.stop();
     await s.bus.close();
   } finally {
     await s.store.close();

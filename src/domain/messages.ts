@@ -186,6 +186,9 @@ export function buildMessage(appId: number, m: MessageSpec): NewMessage {
   };
 }
 
+/** Told of messages once they are durable (the real-time router); must return at once and not throw. */
+export type StoredListener = (rows: readonly NewMessage[]) => void;
+
 /** Sending and storing chat messages. */
 export class MessageService {
   constructor(
@@ -193,6 +196,7 @@ export class MessageService {
     private readonly ids: MsgIdGenerator,
     private readonly groups: GroupService,
     tokens: TokenService,
+    private readonly onStored: StoredListener = () => {},
   ) {
     // Whatever can revoke a token (a deactivation, a deletion) can change a sender's state too;
     // onForget also runs when another node made the change (CacheInvalidation).
@@ -227,6 +231,12 @@ export class MessageService {
       buildMessage(app.id, { from: req.from, to, chatType, bodies: [req.body], ext: req.ext, timestamp: now, msgId: this.ids.next(now) }),
     );
     await this.store.insertMessages(rows);
+    // After the commit, never before (delivery must not outrun durability), and without waiting.
+    try {
+      this.onStored(rows);
+    } catch {
+      // The message is stored: a listener's failure must not turn its send into an error.
+    }
     const out = new Map<string, string>();
     for (const r of rows) out.set(r.to, r.msgId);
     return out;

@@ -1,0 +1,35 @@
+import type { Bus } from '../bus/bus.js';
+import type { Store } from '../store/store.js';
+import { MemoryDeliveryState, type DeliveryState } from './delivery-state.js';
+import { Router } from './router.js';
+import { SessionRegistry } from './session-registry.js';
+
+/**
+ * The transport-neutral real-time core of one node: who is connected here, what waits for whom,
+ * and how a stored message reaches its recipients. Transports (XMPP over WebSocket, our JSON
+ * protocol) register sessions and report acks; senders (REST, transports) hand stored messages
+ * to the router.
+ */
+export class Realtime {
+  readonly sessions: SessionRegistry;
+  readonly delivery: DeliveryState;
+  readonly router: Router;
+
+  constructor(store: Store, bus: Bus, opts: { crossNode: boolean; onError?: (context: string, error: unknown) => void }) {
+    const onError = opts.onError ?? (() => {});
+    this.sessions = new SessionRegistry((e) => onError('a session callback failed', e));
+    this.delivery = new MemoryDeliveryState();
+    this.router = new Router(store, bus, this.sessions, this.delivery, { crossNode: opts.crossNode, onError });
+  }
+
+  /** Starts receiving the other nodes' deliveries and acks. */
+  start(): Promise<void> {
+    return this.router.start();
+  }
+
+  /** Closes this node's sessions ('shutdown') and stops receiving from the other nodes. */
+  async stop(): Promise<void> {
+    this.sessions.closeAll('shutdown');
+    await this.router.stop();
+  }
+}

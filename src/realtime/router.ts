@@ -1,0 +1,132 @@
+import type { Bus, Json, Unsubscribe } from '../bus/bus.js';
+import type { NewMessage, Store } from '../store/store.js';
+import type { DeliveryState } from './delivery-state.js';
+import { fromStored, parseRealtimeMessage, toJsonMessage, type RealtimeMessage } from './realtime-message.js';
+import type { SessionRegistry } from './session-registry.js';
+
+/** Bus channel of routed messages: `{ routes: [{ message, recipients }] }`. */
+export const DELIVER_CHANNEL = 'realtime:deliver';
+/** Bus channel of client acks: `{ appId, username, msgIds }`. */
+export const ACK_CHANNEL = 'realtime:ack';
+
+/** One message and the users it is for. */
+export interface Route {
+  message: RealtimeMessage;
+  /** Lower-cased user names. */
+  recipients: string[];
+}
+
+export interface RouterOptions {
+  /**
+   * Whether other nodes may exist (a shared bus). Without them the bus would only echo each
+   * message back to this node, which ignores it: skipping the publish saves a JSON round trip
+   * per message on the single-node send path.
+   */
+  crossNode: boolean;
+  /** Hears what fire-and-forget routing could not do (a store read failing, the bus refusing). */
+  onError?: (context: string, error: unknown) => void;
+}
+
+/**
+ * Sends stored messages to their recipients' sessions: this node's directly, the other nodes'
+ * through the bus (each node delivers only to its own sessions). Every node also records the
+ * message as undelivered in its DeliveryState until the recipient acks it.
+ */
+export class Router {
+  private subscriptions: Unsubscribe[] = [];
+  private readonly onError: (context: string, error: unknown) => void;
+
+  constructor(
+    private readonly store: Store,
+    private readonly bus: Bus,
+    private readonly sessions: SessionRegistry,
+    private readonly delivery: DeliveryState,
+    private readonly options: RouterOptions,
+  ) {
+    this.onError = options.onError ?? (() => {});
+  }
+
+  /**
+   * Routes messages that are durable already, without making the caller wait: the sender's
+   * answer never depends on delivery, and a routing failure only costs the live push (the
+   * message stays in the store and the export).
+   */
+  routeStored(rows: readonly NewMessage[]): void {
+    if (rows.length === 0) return;
+    this.route(rows.map(fromStored)).catch((e: unknown) => this.onError('routing stored messages', e));
+  }
+
+  /** Finds each message's recipients, delivers here, records it undelivered and tells the other nodes. */
+  async route(messages: readonly RealtimeMessage[]): Promise<Route[]> {
+    const routes: Route[] = [];
+    for (const message of messages) routes.push({ message, recipients: await this.recipients(message) });
+    // Here first, without waiting for the bus: this node's own echo is ignored (no double delivery).
+    this.apply(routes);
+    if (this.options.crossNode) {
+      const payload: Json = { routes: routes.map((r) => ({ message: toJsonMessage(r.message), recipients: r.recipients })) };
+      await this.bus.publish(DELIVER_CHANNEL, payload);
+    }
+    return routes;
+  }
+
+  /** The user acknowledged messages (XMPP ack B): delivered here and, through the bus, on every node. */
+  async ack(appId: number, username: string, msgIds: readonly string[]): Promise<string[]> {
+    const done = this.delivery.markDelivered(appId, username, msgIds);
+    if (this.options.crossNode && msgIds.length > 0) {
+      await this.bus.publish(ACK_CHANNEL, { appId, username: username.toLowerCase(), msgIds: [...msgIds] });
+    }
+    return done;
+  }
+
+  /** Starts handling the other nodes' messages and acks; resolves once subscribed. */
+  async start(): Promise<void> {
+    if (this.subscriptions.length > 0 || !this.options.crossNode) return;
+    this.subscriptions = await Promise.all([
+      this.bus.subscribe(DELIVER_CHANNEL, (m, { origin }) => {
+        if (origin !== this.bus.nodeId) this.apply(parseRoutes(m));
+      }),
+      this.bus.subscribe(ACK_CHANNEL, (m, { origin }) => {
+        if (origin === this.bus.nodeId || typeof m !== 'object' || m === null || Array.isArray(m)) return;
+        const { appId, username, msgIds } = m;
+        if (typeof appId !== 'number' || typeof username !== 'string' || !Array.isArray(msgIds)) return;
+        this.delivery.markDelivered(appId, username, msgIds.filter((id): id is string => typeof id === 'string'));
+      }),
+    ]);
+  }
+
+  /** Stops handling the other nodes' messages. */
+  async stop(): Promise<void> {
+    const subs = this.subscriptions;
+    this.subscriptions = [];
+    await Promise.all(subs.map((u) => u()));
+  }
+
+  private apply(routes: readonly Route[]): void {
+    for (const { message, recipients } of routes) {
+      // Chat rooms have no offline messages in Easemob (only present members receive them);
+      // one-to-one and group messages wait for the recipient's ack.
+      if (message.chatType !== 'chatroom') this.delivery.add(message, recipients);
+      for (const user of recipients) this.sessions.deliver(message.appId, user, message);
+    }
+  }
+
+  private async recipients(m: RealtimeMessage): Promise<string[]> {
+    if (m.chatType === 'chat') return [m.to.toLowerCase()];
+    const [group] = await this.store.getGroups(m.appId, m.chatType === 'groupchat' ? 'group' : 'room', [m.to]);
+    // Deleted between the send and now: nobody to deliver to.
+    if (!group) return [];
+    const sender = m.from.toLowerCase();
+    return (await this.store.groupMembers(group.id)).map((g) => g.username.toLowerCase()).filter((u) => u !== sender);
+  }
+}
+
+function parseRoutes(m: Json): Route[] {
+  if (typeof m !== 'object' || m === null || Array.isArray(m) || !Array.isArray(m.routes)) return [];
+  const out: Route[] = [];
+  for (const r of m.routes) {
+    if (typeof r !== 'object' || r === null || Array.isArray(r) || !Array.isArray(r.recipients)) continue;
+    const message = parseRealtimeMessage(r.message);
+    if (message) out.push({ message, recipients: r.recipients.filter((u): u is string => typeof u === 'string') });
+  }
+  return out;
+}
