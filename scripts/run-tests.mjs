@@ -34,7 +34,7 @@ async function pgReachable() {
 }
 
 async function dropSchemas(prefix) {
-  const c = new pg.Client({ connectionString: PG_URL });
+  const c = new pg.Client({ connectionString: PG_URL, connectionTimeoutMillis: 3000 });
   await c.connect();
   try {
     const { rows } = await c.query("select nspname from pg_namespace where nspname like $1 || '%'", [prefix]);
@@ -45,8 +45,15 @@ async function dropSchemas(prefix) {
 }
 
 let ok = true;
+// One id for the whole run: every PostgreSQL schema a test makes (the SQLite pass's cluster and
+// migrate tests make some too) starts with it, and all of them are dropped at the end.
+const runId = randomBytes(4).toString('hex');
 if (only.length === 0 || only.includes('sqlite')) {
-  ok = run('tests on SQLite', ['dist/test/', 'test/sdk/'], { CHATVAULT_TEST_STORE: 'sqlite' }) && ok;
+  try {
+    ok = run('tests on SQLite', ['dist/test/', 'test/sdk/'], { CHATVAULT_TEST_STORE: 'sqlite', CHATVAULT_TEST_RUN: runId, DATABASE_URL_TEST: PG_URL }) && ok;
+  } finally {
+    await dropSchemas(`cvt_${runId}_`).catch(() => {});
+  }
 }
 if (only.length === 0 || only.includes('postgres')) {
   const reach = await pgReachable();
@@ -59,7 +66,6 @@ if (only.length === 0 || only.includes('postgres')) {
       console.log(`\n!! SKIPPED: the PostgreSQL test pass — ${msg}. Set DATABASE_URL_TEST to run it.`);
     }
   } else {
-    const runId = randomBytes(4).toString('hex');
     try {
       ok = run('tests on PostgreSQL', STORE_SUITES, { CHATVAULT_TEST_STORE: 'postgres', CHATVAULT_TEST_RUN: runId, DATABASE_URL_TEST: PG_URL }) && ok;
     } finally {
