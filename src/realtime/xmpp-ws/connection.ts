@@ -1,0 +1,222 @@
+import { randomBytes } from 'node:crypto';
+import type { AppRow, UserRow } from '../../store/store.js';
+import type { Services } from '../../services.js';
+import type { RealtimeMessage } from '../realtime-message.js';
+import type { CloseReason, Registration, SessionTransport } from '../session-registry.js';
+import { authenticatePlain } from './auth.js';
+import { handleMessage } from './messages.js';
+import * as S from './stanzas.js';
+import { child, parseFrame, text, type XmlElement } from './xml.js';
+
+/** The socket side of a connection: the WebSocket in production, anything in a unit test. */
+export interface FrameSocket {
+  /** Sends one WebSocket text message. */
+  send(data: string): void;
+  /** Closes the WebSocket (after whatever was sent). */
+  end(): void;
+  /** Bytes queued and not yet written: a recipient that stops reading must not grow it forever. */
+  readonly bufferedAmount: number;
+}
+
+export interface ConnectionOptions {
+  domain: string;
+  onError: (context: string, error: unknown) => void;
+}
+
+/*
+ * The stream's life (spec §4): open → SASL → restart → bind → bound. Each state accepts only
+ * what may come next; anything else ends the stream, since a client that skips a step is either
+ * broken or probing.
+ */
+type State = 'opening' | 'sasl' | 'restart' | 'bind' | 'bound' | 'closed';
+
+// Frames waiting while an earlier one is handled (a login or a send awaits the store).
+const MAX_QUEUED_FRAMES = 64;
+// Past this much unsent output the client is not reading: drop it; its messages stay pending.
+const MAX_BUFFERED_BYTES = 4 * 1024 * 1024;
+
+/** One client's XMPP stream over one WebSocket; the session it binds is registered with the core. */
+export class XmppConnection implements SessionTransport {
+  private state: State = 'opening';
+  private queue: Promise<void> = Promise.resolve();
+  private queued = 0;
+  private login: { app: AppRow; user: UserRow } | null = null;
+  private identity: S.Identity | null = null;
+  private registration: Registration | null = null;
+
+  constructor(private readonly s: Services, private readonly socket: FrameSocket, private readonly opts: ConnectionOptions) {}
+
+  /** A WebSocket message arrived; frames are handled one after another, in order. */
+  receive(data: string): void {
+    if (this.state === 'closed') return;
+    if (++this.queued > MAX_QUEUED_FRAMES) return this.fail('policy-violation', 'too many frames in flight');
+    this.queue = this.queue
+      .then(() => this.handleFrame(data))
+      .catch((e: unknown) => {
+        this.opts.onError('xmpp frame', e);
+        this.fail('internal-server-error');
+      })
+      .finally(() => {
+        this.queued--;
+      });
+  }
+
+  /** A frame that is not XML at all (a binary frame): the stream ends as not well-formed. */
+  reject(reason: string): void {
+    this.fail('not-well-formed', reason);
+  }
+
+  /** The WebSocket closed (either side). */
+  socketClosed(): void {
+    this.teardown();
+  }
+
+  // SessionTransport: called by the core.
+
+  deliver(message: RealtimeMessage): void {
+    if (this.state !== 'bound' || !this.identity) return;
+    if (this.socket.bufferedAmount > MAX_BUFFERED_BYTES) return this.fail('resource-constraint', 'client not reading');
+    this.send(S.incomingMessage(message, this.identity));
+  }
+
+  close(reason: CloseReason): void {
+    if (reason === 'conflict') this.fail('conflict', 'Replaced by new connection');
+    else if (reason === 'removed') this.fail('conflict', 'User removed');
+    else this.fail('system-shutdown');
+  }
+
+  // Internals.
+
+  private send(data: string): void {
+    try {
+      this.socket.send(data);
+    } catch (e) {
+      this.opts.onError('xmpp send', e);
+    }
+  }
+
+  /** Ends the stream with a stream error (RFC 7395 §3.6: error, then close, then the socket). */
+  private fail(condition: S.StreamCondition, message?: string): void {
+    if (this.state === 'closed') return;
+    this.send(S.streamError(condition, message));
+    this.end();
+  }
+
+  private end(): void {
+    if (this.state === 'closed') return;
+    this.send(S.closeStream());
+    this.teardown();
+    try {
+      this.socket.end();
+    } catch (e) {
+      this.opts.onError('xmpp close', e);
+    }
+  }
+
+  private isClosed(): boolean {
+    return this.state === 'closed';
+  }
+
+  private teardown(): void {
+    this.state = 'closed';
+    this.registration?.unregister();
+    this.registration = null;
+  }
+
+  private async handleFrame(data: string): Promise<void> {
+    if (this.state === 'closed') return;
+    const parsed = parseFrame(data);
+    if (!parsed.ok) return this.fail(parsed.error, parsed.reason);
+    for (const el of parsed.elements) {
+      // An earlier element of the frame may have ended the stream (TS cannot see that through await).
+      if (this.isClosed()) return;
+      await this.handleElement(el);
+    }
+  }
+
+  private async handleElement(el: XmlElement): Promise<void> {
+    if (el.name === 'open') return this.onOpen(el);
+    if (el.name === 'close') return this.end();
+    switch (this.state) {
+      case 'sasl':
+        if (el.name === 'auth' && el.attrs.xmlns === S.NS.sasl) return this.onAuth(el);
+        return this.fail('not-authorized');
+      case 'bind':
+        if (el.name === 'iq' && child(el, 'bind', S.NS.bind)) return this.onBind(el);
+        if (el.name === 'iq') return this.onIq(el);
+        return this.fail('not-authorized');
+      case 'bound':
+        if (el.name === 'message') return handleMessage(this.s, this.bound(), el, (d) => this.send(d));
+        if (el.name === 'iq') return this.onIq(el);
+        // Presence gates delivery in Easemob (spec §4.5); this slice delivers from bind on.
+        if (el.name === 'presence') return;
+        return this.fail('unsupported-stanza-type');
+      default:
+        // Before the stream is open, or between SASL success and the restart.
+        return this.fail('bad-format', 'stream not open');
+    }
+  }
+
+  private bound(): { app: AppRow; user: UserRow; identity: S.Identity; domain: string } {
+    return { app: this.login!.app, user: this.login!.user, identity: this.identity!, domain: this.opts.domain };
+  }
+
+  private onOpen(el: XmlElement): void {
+    const { domain } = this.opts;
+    if (el.attrs.xmlns !== S.NS.framing) return this.fail('invalid-namespace');
+    if (el.attrs.version !== '1.0') return this.fail('unsupported-version');
+    if (el.attrs.to !== undefined && el.attrs.to.toLowerCase() !== domain) return this.fail('host-unknown');
+    if (this.state !== 'opening' && this.state !== 'restart') return this.fail('bad-format', 'unexpected stream restart');
+    // The header alone in its frame, then the features (spec §4.2).
+    this.send(S.openStream(domain, randomBytes(8).toString('hex')));
+    if (this.state === 'opening') {
+      this.send(S.saslFeatures());
+      this.state = 'sasl';
+    } else {
+      this.send(S.bindFeatures());
+      this.state = 'bind';
+    }
+  }
+
+  private async onAuth(el: XmlElement): Promise<void> {
+    if (el.attrs.mechanism !== 'PLAIN') {
+      this.send(S.saslFailure('invalid-mechanism'));
+      return this.end();
+    }
+    const outcome = await authenticatePlain(this.s, text(el), this.opts.domain);
+    if (this.state !== 'sasl') return;
+    if (!outcome.ok) {
+      this.send(S.saslFailure(outcome.condition));
+      return this.end();
+    }
+    this.login = { app: outcome.app, user: outcome.user };
+    this.send(S.saslSuccess());
+    this.state = 'restart';
+  }
+
+  private onBind(el: XmlElement): void {
+    const { app, user } = this.login!;
+    const bind = child(el, 'bind', S.NS.bind)!;
+    const requested = child(bind, 'resource');
+    // Unknown bind children (os, device_uuid, is_manual_login: web 1.4.13+) are ignored.
+    let resource = requested ? text(requested).trim() : '';
+    if (resource.length > 256 || /[\u0000-\u001f/@]/.test(resource)) return this.send(S.iqError(el.attrs.id, 'modify', 'bad-request'));
+    if (resource === '') resource = `cv${randomBytes(6).toString('hex')}`;
+    this.identity = { org: app.orgName, app: app.name, username: user.username, resource, domain: this.opts.domain };
+    this.registration = this.s.realtime.sessions.register({ appId: app.id, username: user.username, resource }, this);
+    this.state = 'bound';
+    this.send(S.bindResult(el.attrs.id, S.fullJid(this.identity)));
+  }
+
+  private onIq(el: XmlElement): void {
+    const type = el.attrs.type;
+    // Never answer a result or an error (the SDK sends an unsolicited version result, spec §4.5).
+    if (type !== 'get' && type !== 'set') return;
+    const id = el.attrs.id;
+    const to = this.identity ? S.fullJid(this.identity) : undefined;
+    if (child(el, 'ping', S.NS.ping) || child(el, 'session', S.NS.session)) return this.send(S.iqResult(id, this.opts.domain, to));
+    if (child(el, 'bind', S.NS.bind)) return this.send(S.iqError(id, 'cancel', 'not-allowed', to));
+    // Roster, MUC, privacy and the rest are later slices.
+    this.send(S.iqError(id, 'cancel', 'service-unavailable', to));
+  }
+}

@@ -1,0 +1,91 @@
+import { ApiError } from '../../errors.js';
+import { parseSend, type TargetType } from '../../domain/messages.js';
+import type { Services } from '../../services.js';
+import type { AppRow, UserRow } from '../../store/store.js';
+import * as S from './stanzas.js';
+import { child, text, type XmlElement } from './xml.js';
+
+/** What a bound stream knows about its user. */
+export interface BoundSession {
+  app: AppRow;
+  user: UserRow;
+  identity: S.Identity;
+  domain: string;
+}
+
+/**
+ * A `<message>` from a bound client (spec §5, §6): an ack B marks delivery, a chat message goes
+ * through the same validation and storage as REST `POST /messages`, then ack A carries its msg_id.
+ * Send failures answer with a message error; only a store failure escapes (the caller ends the stream).
+ */
+export async function handleMessage(s: Services, b: BoundSession, el: XmlElement, send: (data: string) => void): Promise<void> {
+  const clientId = el.attrs.id;
+  const body = child(el, 'body');
+  const received = child(el, 'received', S.NS.receipts);
+  if (received && !body) {
+    // Ack B: "I got the message with this server id".
+    const mid = received.attrs.id ?? clientId;
+    if (mid) await s.realtime.router.ack(b.app.id, b.user.username, [mid]);
+    return;
+  }
+  // Delivery and read receipts (C, D) are relayed in a later slice; not stored as messages.
+  if (child(el, 'delivery', S.NS.receipts) || child(el, 'acked', S.NS.receipts)) return;
+  const to = el.attrs.to;
+  // The web 1.0.x heartbeat (`{}` to the domain) and anything else addressed to the server.
+  if (!body || !to || to.toLowerCase() === b.domain) return;
+
+  const me = S.fullJid(b.identity);
+  const reject = (code: number, condition: string, message: string): void => send(S.messageError(b.domain, me, clientId, code, condition, message));
+  const target = parseTarget(to, b, child(el, 'roomtype', S.NS.roomtype)?.attrs.type === 'chatroom');
+  if (!target) return reject(400, 'jid-malformed', `not an address of app ${S.appkey(b.identity)}: ${to}`);
+  let json: unknown;
+  try {
+    json = JSON.parse(text(body));
+  } catch {
+    return reject(400, 'bad-request', 'message body is not JSON');
+  }
+  if (typeof json !== 'object' || json === null || Array.isArray(json)) return reject(400, 'bad-request', 'message body is not a JSON object');
+  const { bodies, ext } = json as { bodies?: unknown; ext?: unknown };
+  // Every SDK reads only bodies[0] (spec §5.2), as REST stores one body per message.
+  if (!Array.isArray(bodies) || bodies.length === 0) return reject(400, 'bad-request', 'message body has no bodies');
+  // The sender is the logged-in user, whatever the JSON `from` says.
+  const raw: Record<string, unknown> = { target_type: target.type, target: [target.name], msg: bodies[0], from: b.user.username };
+  if (ext !== undefined && ext !== null) raw.ext = ext;
+  let msgId: string | undefined;
+  try {
+    // A user's own connection speaks only in groups and rooms the user belongs to (REST sends
+    // are the app admin's, who may post anywhere).
+    if (target.type !== 'users') {
+      const members = await s.groups.members(b.app, target.type === 'chatgroups' ? 'group' : 'room', target.name);
+      if (!members.some((m) => m.userId === b.user.id)) return reject(403, 'forbidden', `${b.user.username} is not a member of ${target.name}`);
+    }
+    const ids = await s.messages.send(b.app, parseSend(raw));
+    msgId = ids.values().next().value;
+  } catch (e) {
+    if (!(e instanceof ApiError)) throw e;
+    return reject(e.status, CONDITIONS[e.status] ?? 'bad-request', e.description ?? e.code);
+  }
+  if (msgId !== undefined) send(S.serverAck(b.domain, me, clientId ?? '', msgId));
+}
+
+const CONDITIONS: Record<number, string> = { 400: 'bad-request', 401: 'not-authorized', 403: 'forbidden', 404: 'item-not-found', 413: 'policy-violation' };
+
+/**
+ * The REST target of a `to` JID (spec §3): `{appkey}_{name}@{domain}` is a user,
+ * `…@conference.{domain}` a group, or a chat room with the `roomtype` child. Routed by the
+ * domain, not the stanza type (web 1.0.7 sends files to groups with type="chat", spec §5.1).
+ */
+function parseTarget(jid: string, b: BoundSession, chatroom: boolean): { type: TargetType; name: string } | null {
+  const bare = jid.split('/')[0]!;
+  const at = bare.lastIndexOf('@');
+  if (at <= 0) return null;
+  const local = bare.slice(0, at);
+  const domain = bare.slice(at + 1).toLowerCase();
+  const prefix = `${S.appkey(b.identity)}_`;
+  if (local.slice(0, prefix.length).toLowerCase() !== prefix.toLowerCase()) return null;
+  const name = local.slice(prefix.length);
+  if (name === '') return null;
+  if (domain === b.domain) return { type: 'users', name };
+  if (domain === `conference.${b.domain}`) return { type: chatroom ? 'chatrooms' : 'chatgroups', name };
+  return null;
+}
