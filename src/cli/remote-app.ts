@@ -235,12 +235,21 @@ export class RemoteApp {
   /** One request with fetch, for small answers (tokens, pages). */
   private async fetch(url: string, init: RequestInit): Promise<Response> {
     const ctl = new AbortController();
+    const res = await this.connect(url, ctl, () => fetch(url, { ...init, signal: ctl.signal, headers: { 'user-agent': `chatvault-export/${VERSION}`, ...init.headers } }));
+    if (res.ok) return res;
+    throw this.refusal(url, res.status, await errorBody(res), retryAfter(res.headers.get('retry-after')));
+  }
+
+  /**
+   * Waits for the answer's headers under `ctl`: aborted by Ctrl-C (Interrupted) or after the idle
+   * time; a failure to get them is transient (retried).
+   */
+  private async connect<T>(url: string, ctl: AbortController, start: () => Promise<T>): Promise<T> {
     const onAbort = () => ctl.abort();
     this.cfg.signal.addEventListener('abort', onAbort, { once: true });
     const timer = setTimeout(() => ctl.abort(), IDLE_MS);
-    let res: Response;
     try {
-      res = await fetch(url, { ...init, signal: ctl.signal, headers: { 'user-agent': `chatvault-export/${VERSION}`, ...init.headers } });
+      return await start();
     } catch (e) {
       if (this.cfg.signal.aborted) throw new Interrupted('interrupted');
       throw new Transient(`cannot reach ${url.split('?')[0]}: ${causeOf(e)}`);
@@ -248,8 +257,6 @@ export class RemoteApp {
       clearTimeout(timer);
       this.cfg.signal.removeEventListener('abort', onAbort);
     }
-    if (res.ok) return res;
-    throw this.refusal(url, res.status, await errorBody(res), retryAfter(res.headers.get('retry-after')));
   }
 
   /** The error of a refused request: transient (retried), bad credentials, bad ql, or final. */
@@ -270,23 +277,11 @@ export class RemoteApp {
    * than reading a fetch body). Resolves once the headers of a 2xx answer arrived.
    */
   private async getStream(url: string, ctl: AbortController): Promise<http.IncomingMessage> {
-    const onAbort = () => ctl.abort();
-    this.cfg.signal.addEventListener('abort', onAbort, { once: true });
-    const timer = setTimeout(() => ctl.abort(), IDLE_MS);
-    let res: http.IncomingMessage;
-    try {
-      res = await new Promise<http.IncomingMessage>((resolve, reject) => {
-        const get = url.startsWith('https:') ? https.get : http.get;
-        const rq = get(url, { signal: ctl.signal, headers: { 'user-agent': `chatvault-export/${VERSION}`, authorization: `Bearer ${this.token}`, accept: 'application/x-ndjson, application/json' } }, resolve);
-        rq.on('error', reject);
-      });
-    } catch (e) {
-      if (this.cfg.signal.aborted) throw new Interrupted('interrupted');
-      throw new Transient(`cannot reach ${url.split('?')[0]}: ${causeOf(e)}`);
-    } finally {
-      clearTimeout(timer);
-      this.cfg.signal.removeEventListener('abort', onAbort);
-    }
+    const res = await this.connect(url, ctl, () => new Promise<http.IncomingMessage>((resolve, reject) => {
+      const get = url.startsWith('https:') ? https.get : http.get;
+      const rq = get(url, { signal: ctl.signal, headers: { 'user-agent': `chatvault-export/${VERSION}`, authorization: `Bearer ${this.token}`, accept: 'application/x-ndjson, application/json' } }, resolve);
+      rq.on('error', reject);
+    }));
     const status = res.statusCode ?? 0;
     if (status >= 200 && status < 300) return res;
     const chunks: Buffer[] = [];

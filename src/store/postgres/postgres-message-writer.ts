@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { takeBatch } from '../group-commit.js';
 import type { MessageRow, NewMessage } from '../store.js';
 import { MessagePartitions } from './postgres-partitions.js';
 import type { PgParam } from './postgres-ql.js';
@@ -74,13 +75,7 @@ export class MessageWriter {
 
   private pump(): void {
     while (this.pending.length > 0 && this.inFlight < this.maxInFlight) {
-      const batch: PendingWrite[] = [];
-      let n = 0;
-      while (this.pending.length > 0 && (n === 0 || n + this.pending[0]!.messages.length <= this.groupCommitMax)) {
-        const w = this.pending.shift()!;
-        batch.push(w);
-        n += w.messages.length;
-      }
+      const batch = takeBatch(this.pending, this.groupCommitMax);
       this.inFlight++;
       void this.commitBatch(batch).finally(() => {
         this.inFlight--;
@@ -146,37 +141,26 @@ export class MessageWriter {
   private async runInsert(values: PgParam[], turn: Turn): Promise<bigint> {
     const client = await this.pool.connect();
     let broken: Error | undefined;
+    // Without a test hook the insert runs alone, as its own transaction: one round trip instead
+    // of three (BEGIN, insert, COMMIT). The next commit takes its seqs only after this one took
+    // theirs (`turn`), so seq order stays arrival order.
     const hook = this.hook();
-    if (!hook) {
-      // The usual case: the insert alone, as its own transaction, in one round trip (a BEGIN and
-      // a COMMIT would be two more per group commit). The next commit takes its seqs after this
-      // one committed: seq order stays arrival order.
-      try {
-        await turn.prev;
-        const r = await client.query<{ first: string }>({ name: 'cv_insert_messages', text: INSERT_SQL, values });
-        return BigInt(r.rows[0]!.first);
-      } catch (e) {
-        if (!sqlState(e)?.startsWith('23')) broken = e instanceof Error ? e : new Error(String(e));
-        throw e;
-      } finally {
-        turn.done();
-        client.release(broken);
-      }
-    }
     try {
-      await client.query('BEGIN');
+      if (hook) await client.query('BEGIN');
       let first: bigint;
       try {
         await turn.prev;
         const r = await client.query<{ first: string }>({ name: 'cv_insert_messages', text: INSERT_SQL, values });
         first = BigInt(r.rows[0]!.first);
         turn.done();
-        // Tests widen the window between taking seqs and committing (postgres-messages.ts).
-        await hook();
-        await client.query('COMMIT');
+        if (hook) {
+          // Tests widen the window between taking seqs and committing (postgres-messages.ts).
+          await hook();
+          await client.query('COMMIT');
+        }
       } catch (e) {
         turn.done();
-        await client.query('ROLLBACK').catch(() => undefined);
+        if (hook) await client.query('ROLLBACK').catch(() => undefined);
         throw e;
       }
       return first;

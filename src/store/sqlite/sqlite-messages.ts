@@ -1,4 +1,5 @@
 import Database from 'better-sqlite3';
+import { takeBatch } from '../group-commit.js';
 import { messageFrom, num, type Row } from '../rows.js';
 import { textContains, textTokens, type ContainsQuery } from '../../domain/text-match.js';
 import { compileWhere, distanceMeters, normalizeJsonPath, sortExpression, type Fragment, type SqlParam } from './sqlite-ql.js';
@@ -85,13 +86,7 @@ export class SqliteMessages {
   flush(): void {
     this.flushScheduled = false;
     while (this.pending.length > 0) {
-      const batch: PendingWrite[] = [];
-      let n = 0;
-      while (this.pending.length > 0 && (n === 0 || n + this.pending[0]!.messages.length <= this.groupCommitMax)) {
-        const w = this.pending.shift()!;
-        batch.push(w);
-        n += w.messages.length;
-      }
+      const batch = takeBatch(this.pending, this.groupCommitMax);
       let results: bigint[][];
       try {
         results = this.db.transaction(() => batch.map((w) => w.messages.map((m) => this.insertOne(m))))();

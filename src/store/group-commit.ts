@@ -1,0 +1,14 @@
+/**
+ * Takes the writes of the next group commit off the front of a queue: whole writes, in arrival
+ * order, up to `max` messages (a single larger write still goes alone).
+ */
+export function takeBatch<W extends { messages: unknown[] }>(pending: W[], max: number): W[] {
+  const batch: W[] = [];
+  let n = 0;
+  while (pending.length > 0 && (n === 0 || n + pending[0]!.messages.length <= max)) {
+    const w = pending.shift()!;
+    batch.push(w);
+    n += w.messages.length;
+  }
+  return batch;
+}
