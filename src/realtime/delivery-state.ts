@@ -26,7 +26,9 @@ export interface MemoryDeliveryLimits {
   total: number;
 }
 
-const DEFAULT_LIMITS: MemoryDeliveryLimits = { perUser: 1000, total: 200_000 };
+// Kept small while the state lives in memory: every send to an offline user adds an entry, so the
+// node-wide bound is what keeps a busy server's memory flat (about 25 MB of records at most).
+const DEFAULT_LIMITS: MemoryDeliveryLimits = { perUser: 100, total: 50_000 };
 
 /**
  * DeliveryState in this process's memory.
