@@ -69,7 +69,7 @@ export function buildServices(config: Config, store: Store, key: Buffer, bus: Bu
     users,
     groups,
     contacts: new ContactService(store, users),
-    messages: new MessageService(store, new MsgIdGenerator(nodeId), groups, tokens, (rows) => realtime.router.routeStored(rows)),
+    messages: new MessageService(store, new MsgIdGenerator(nodeId), groups, tokens, (rows, seqs) => realtime.router.routeStored(rows, seqs)),
     chatQuery: new ChatQueryEngine(store, cursors),
     files: new ChatFileService(store, store.sharedBlobStore() ?? new FilesystemBlobStore(path.join(config.dataDir, 'files')), config.fileMaxBytes),
     archives: new ArchiveService(store, path.join(config.dataDir, 'archives'), key, config.archiveLinkTtlSeconds, config.archiveTz),

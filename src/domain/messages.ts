@@ -187,7 +187,7 @@ export function buildMessage(appId: number, m: MessageSpec): NewMessage {
 }
 
 /** Told of messages once they are durable (the real-time router); must return at once and not throw. */
-export type StoredListener = (rows: readonly NewMessage[]) => void;
+export type StoredListener = (rows: readonly NewMessage[], seqs: readonly bigint[]) => void;
 
 /** Sending and storing chat messages. */
 export class MessageService {
@@ -230,10 +230,10 @@ export class MessageService {
     const rows = req.targets.map((to) =>
       buildMessage(app.id, { from: req.from, to, chatType, bodies: [req.body], ext: req.ext, timestamp: now, msgId: this.ids.next(now) }),
     );
-    await this.store.insertMessages(rows);
+    const seqs = await this.store.insertMessages(rows);
     // After the commit, never before (delivery must not outrun durability), and without waiting.
     try {
-      this.onStored(rows);
+      this.onStored(rows, seqs);
     } catch {
       // The message is stored: a listener's failure must not turn its send into an error.
     }

@@ -1,21 +1,26 @@
 import type { RealtimeMessage } from './realtime-message.js';
 
+/** Whether a message addressed to a user has reached one of the user's clients. */
+export type DeliveryStatus = 'delivered' | 'undelivered';
+
 /**
  * Which messages a user has not yet acknowledged (spec §7: "offline" messages). A transport
- * replays `pending()` after login and calls `markDelivered()` on the client's ack (XMPP ack B);
- * `users/{u}/offline_msg_count` and `offline_msg_status` can read it.
+ * replays `pending()` once the client is ready (XMPP: after the initial presence) and reports the
+ * client's acks through the router; `users/{u}/offline_msg_count` and `offline_msg_status` read it.
+ * Messages become pending when they are stored (one-to-one and group messages; chat rooms have
+ * no offline messages in Easemob).
  */
 export interface DeliveryState {
-  /** Records the message as not yet delivered to each of `usernames`. */
-  add(message: RealtimeMessage, usernames: readonly string[]): void;
-  /** The user's undelivered messages, oldest first. */
-  pending(appId: number, username: string): RealtimeMessage[];
+  /** Records the message as not yet delivered to each of `usernames` (lower-cased). */
+  add(message: RealtimeMessage, usernames: readonly string[]): Promise<void>;
+  /** The user's undelivered messages with seq above `afterSeq`, oldest first, at most `limit`. */
+  pending(appId: number, username: string, afterSeq: bigint, limit: number): Promise<RealtimeMessage[]>;
   /** How many messages wait for the user. */
-  count(appId: number, username: string): number;
-  /** Whether the message waits for the user. */
-  isPending(appId: number, username: string, msgId: string): boolean;
-  /** The user acknowledged these messages; returns the ids that were pending. */
-  markDelivered(appId: number, username: string, msgIds: readonly string[]): string[];
+  count(appId: number, username: string): Promise<number>;
+  /** The message's state for the user, or null when it was never addressed to the user. */
+  status(appId: number, username: string, msgId: string): Promise<DeliveryStatus | null>;
+  /** The user acknowledged these messages; resolves with the ids that were pending. */
+  markDelivered(appId: number, username: string, msgIds: readonly string[]): Promise<string[]>;
 }
 
 /** Bounds of the in-memory state. */
@@ -26,32 +31,23 @@ export interface MemoryDeliveryLimits {
   total: number;
 }
 
-// Kept small while the state lives in memory: every send to an offline user adds an entry, so the
-// node-wide bound is what keeps a busy server's memory flat (about 25 MB of records at most).
 const DEFAULT_LIMITS: MemoryDeliveryLimits = { perUser: 100, total: 50_000 };
 
 /**
- * DeliveryState in this process's memory.
- *
- * LIMITATIONS (why a later step should persist it in the store):
- * - **Lost on restart.** Undelivered messages are still in the store (nothing is lost from the
- *   export), but after a restart nobody knows they were undelivered: no replay, counts start at 0.
- * - **Bounded.** Past `perUser` for one user, or `total` for the node, the oldest entries are
- *   dropped silently (as ejabberd's `max_user_offline_messages` did): a user long offline misses
- *   the oldest messages on replay.
- * - **One copy per node.** Each node keeps its own copy, fed by the router's bus messages and
- *   acks; a node that was down or disconnected from the bus when a message or ack went out keeps
- *   a different picture (the bus is at-most-once).
+ * DeliveryState in this process's memory: lost on restart, one copy per node, bounded (the
+ * oldest entries are dropped past the limits). For unit tests of transports; servers keep the
+ * state in the store.
  */
 export class MemoryDeliveryState implements DeliveryState {
   // user key → msgId → message, insertion (= arrival) order.
   private readonly users = new Map<string, Map<string, RealtimeMessage>>();
+  private readonly delivered = new Set<string>();
   // Every entry, oldest first, for the node-wide bound: user key + NUL + msgId → user key.
   private readonly order = new Map<string, string>();
 
   constructor(private readonly limits: MemoryDeliveryLimits = DEFAULT_LIMITS) {}
 
-  add(message: RealtimeMessage, usernames: readonly string[]): void {
+  async add(message: RealtimeMessage, usernames: readonly string[]): Promise<void> {
     for (const name of usernames) {
       const k = userKey(message.appId, name);
       let msgs = this.users.get(k);
@@ -67,19 +63,22 @@ export class MemoryDeliveryState implements DeliveryState {
     }
   }
 
-  pending(appId: number, username: string): RealtimeMessage[] {
-    return [...(this.users.get(userKey(appId, username))?.values() ?? [])];
+  async pending(appId: number, username: string, afterSeq: bigint, limit: number): Promise<RealtimeMessage[]> {
+    const all = [...(this.users.get(userKey(appId, username))?.values() ?? [])];
+    return all.filter((m) => BigInt(m.seq) > afterSeq).slice(0, limit);
   }
 
-  count(appId: number, username: string): number {
+  async count(appId: number, username: string): Promise<number> {
     return this.users.get(userKey(appId, username))?.size ?? 0;
   }
 
-  isPending(appId: number, username: string, msgId: string): boolean {
-    return this.users.get(userKey(appId, username))?.has(msgId) ?? false;
+  async status(appId: number, username: string, msgId: string): Promise<DeliveryStatus | null> {
+    const k = userKey(appId, username);
+    if (this.users.get(k)?.has(msgId)) return 'undelivered';
+    return this.delivered.has(`${k}\0${msgId}`) ? 'delivered' : null;
   }
 
-  markDelivered(appId: number, username: string, msgIds: readonly string[]): string[] {
+  async markDelivered(appId: number, username: string, msgIds: readonly string[]): Promise<string[]> {
     const k = userKey(appId, username);
     const msgs = this.users.get(k);
     if (!msgs) return [];
@@ -87,6 +86,7 @@ export class MemoryDeliveryState implements DeliveryState {
     for (const id of msgIds) {
       if (!msgs.has(id)) continue;
       this.drop(k, id);
+      this.delivered.add(`${k}\0${id}`);
       done.push(id);
     }
     return done;

@@ -51,9 +51,9 @@ export class Router {
    * answer never depends on delivery, and a routing failure only costs the live push (the
    * message stays in the store and the export).
    */
-  routeStored(rows: readonly NewMessage[]): void {
+  routeStored(rows: readonly NewMessage[], seqs: readonly bigint[]): void {
     if (rows.length === 0) return;
-    this.route(rows.map(fromStored)).catch((e: unknown) => this.onError('routing stored messages', e));
+    this.route(rows.map((r, i) => fromStored(r, seqs[i]!))).catch((e: unknown) => this.onError('routing stored messages', e));
   }
 
   /** Finds each message's recipients, delivers here, records it undelivered and tells the other nodes. */
@@ -71,7 +71,7 @@ export class Router {
 
   /** The user acknowledged messages (XMPP ack B): delivered here and, through the bus, on every node. */
   async ack(appId: number, username: string, msgIds: readonly string[]): Promise<string[]> {
-    const done = this.delivery.markDelivered(appId, username, msgIds);
+    const done = await this.delivery.markDelivered(appId, username, msgIds);
     if (this.options.crossNode && msgIds.length > 0) {
       await this.bus.publish(ACK_CHANNEL, { appId, username: username.toLowerCase(), msgIds: [...msgIds] });
     }
@@ -89,7 +89,8 @@ export class Router {
         if (origin === this.bus.nodeId || typeof m !== 'object' || m === null || Array.isArray(m)) return;
         const { appId, username, msgIds } = m;
         if (typeof appId !== 'number' || typeof username !== 'string' || !Array.isArray(msgIds)) return;
-        this.delivery.markDelivered(appId, username, msgIds.filter((id): id is string => typeof id === 'string'));
+        this.delivery.markDelivered(appId, username, msgIds.filter((id): id is string => typeof id === 'string'))
+          .catch((e: unknown) => this.onError('recording another node\'s ack', e));
       }),
     ]);
   }
@@ -105,7 +106,7 @@ export class Router {
     for (const { message, recipients } of routes) {
       // Chat rooms have no offline messages in Easemob (only present members receive them);
       // one-to-one and group messages wait for the recipient's ack.
-      if (message.chatType !== 'chatroom') this.delivery.add(message, recipients);
+      if (message.chatType !== 'chatroom') this.delivery.add(message, recipients).catch((e: unknown) => this.onError('recording undelivered messages', e));
       for (const user of recipients) this.sessions.deliver(message.appId, user, message);
     }
   }

@@ -49,10 +49,10 @@ describe('real-time delivery across two nodes', { skip }, () => {
       assert.equal(onB.received[0]!.msgId, msgId);
       assert.deepEqual(onB.texts(), ['across']);
       // Both nodes know it waits for dave's ack; an ack on B clears it on A too.
-      assert.equal(a.cv.services.realtime.delivery.isPending(appId, 'dave', msgId), true);
-      assert.equal(b.cv.services.realtime.delivery.isPending(appId, 'dave', msgId), true);
+      assert.equal((await a.cv.services.realtime.delivery.status(appId, 'dave', msgId)) === 'undelivered', true);
+      assert.equal((await b.cv.services.realtime.delivery.status(appId, 'dave', msgId)) === 'undelivered', true);
       await b.cv.services.realtime.router.ack(appId, 'dave', [msgId]);
-      await eventually('the ack reached node A', () => !a.cv.services.realtime.delivery.isPending(appId, 'dave', msgId));
+      await eventually('the ack reached node A', async () => (await a.cv.services.realtime.delivery.status(appId, 'dave', msgId)) !== 'undelivered');
     } finally {
       regA.unregister();
       regB.unregister();

@@ -48,9 +48,9 @@ describe('real-time core on one node', () => {
       const exported = await api.get(`/demo/chat/chatmessages?ql=${encodeURIComponent(`select * where msg_id = '${msgId}'`)}`);
       assert.equal(exported.status, 200, exported.text);
       assert.deepEqual(JSON.parse(m.record), exported.body.entities[0]);
-      assert.equal(rt.delivery.isPending(app.id, 'alice', msgId), true, 'delivered to a socket is not acked yet');
+      assert.equal((await rt.delivery.status(app.id, 'alice', msgId)) === 'undelivered', true, 'delivered to a socket is not acked yet');
       assert.deepEqual(await rt.router.ack(app.id, 'alice', [msgId, 'no-such-id']), [msgId]);
-      assert.equal(rt.delivery.count(app.id, 'alice'), 0);
+      assert.equal((await rt.delivery.count(app.id, 'alice')), 0);
     } finally {
       reg.unregister();
     }
@@ -59,10 +59,10 @@ describe('real-time core on one node', () => {
   test('a send to a user nobody connected still answers 200 and waits in the delivery state for replay', async () => {
     const rt = s.cv.services.realtime;
     assert.equal(rt.sessions.isOnline(app.id, 'bob'), false);
-    const before = rt.delivery.count(app.id, 'bob');
+    const before = (await rt.delivery.count(app.id, 'bob'));
     const ids = [await send('users', 'bob', 'alice', 'one'), await send('users', 'bob', 'alice', 'two')];
-    await eventually('both recorded', () => rt.delivery.count(app.id, 'bob') === before + 2);
-    assert.deepEqual(rt.delivery.pending(app.id, 'BOB').slice(-2).map((m) => m.msgId), ids, 'oldest first');
+    await eventually('both recorded', async () => (await rt.delivery.count(app.id, 'bob')) === before + 2);
+    assert.deepEqual((await rt.delivery.pending(app.id, 'BOB', 0n, 1000)).slice(-2).map((m) => m.msgId), ids, 'oldest first');
     await rt.router.ack(app.id, 'bob', ids);
   });
 
@@ -78,8 +78,8 @@ describe('real-time core on one node', () => {
       assert.equal(sessions.gm1.received.length, 0, 'the sender does not receive its own message');
       assert.equal(sessions.bob.received.length, 0, 'a non-member does not receive it');
       assert.deepEqual(sessions.gm2.received.map((m) => [m.msgId, m.chatType, m.to]), [[msgId, 'groupchat', group.groupId]]);
-      assert.equal(rt.delivery.isPending(app.id, 'gowner', msgId), true);
-      assert.equal(rt.delivery.isPending(app.id, 'gm1', msgId), false);
+      assert.equal((await rt.delivery.status(app.id, 'gowner', msgId)) === 'undelivered', true);
+      assert.equal((await rt.delivery.status(app.id, 'gm1', msgId)) === 'undelivered', false);
     } finally {
       for (const r of regs) r.unregister();
     }
@@ -107,7 +107,7 @@ describe('real-time core on one node', () => {
     } finally {
       r2.unregister();
       rm.unregister();
-      await rt.router.ack(app.id, 'alice', rt.delivery.pending(app.id, 'alice').map((m) => m.msgId));
+      await rt.router.ack(app.id, 'alice', (await rt.delivery.pending(app.id, 'alice', 0n, 1000)).map((m) => m.msgId));
     }
   });
 
@@ -119,7 +119,7 @@ describe('real-time core on one node', () => {
     assert.equal(reg.unregister(), false, 'a second unregister does nothing');
     assert.equal(rt.sessions.isOnline(app.id, 'bob'), false);
     const msgId = await send('users', 'bob', 'alice', 'after leaving');
-    await eventually('recorded for replay', () => rt.delivery.isPending(app.id, 'bob', msgId));
+    await eventually('recorded for replay', async () => (await rt.delivery.status(app.id, 'bob', msgId)) === 'undelivered');
     await settle();
     assert.equal(t.received.length, 0);
     assert.deepEqual(t.closed, []);

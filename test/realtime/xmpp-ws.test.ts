@@ -152,11 +152,11 @@ describe('XMPP over WebSocket', () => {
     assert.equal(stored.to, 'bob');
 
     // Ack B clears the pending delivery; a ping is answered.
-    assert.equal(s.cv.services.realtime.delivery.isPending(appId, 'bob', mid), true);
+    assert.equal((await s.cv.services.realtime.delivery.status(appId, 'bob', mid)) === 'undelivered', true);
     bob.send(`<message id="${mid}" to="easemob.com"><received xmlns="urn:xmpp:receipts" id="${mid}"/></message>`);
     bob.send('<iq type="get" id="ping1" to="easemob.com"><ping xmlns="urn:xmpp:ping"/></iq>');
     assert.match(await bob.expect(/ping1/), /type="result"/);
-    assert.equal(s.cv.services.realtime.delivery.isPending(appId, 'bob', mid), false);
+    assert.equal((await s.cv.services.realtime.delivery.status(appId, 'bob', mid)) === 'undelivered', false);
 
     // An invalid body is refused with a message error, stream still up.
     alice.send(`<message type="chat" to="${APPKEY}_bob@easemob.com" id="bad1"><body>{"bodies":[{"type":"nope"}]}</body></message>`);
