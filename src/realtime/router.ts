@@ -2,12 +2,18 @@ import type { Bus, Json, Unsubscribe } from '../bus/bus.js';
 import type { NewMessage, Store } from '../store/store.js';
 import type { DeliveryState } from './delivery-state.js';
 import { fromStored, parseRealtimeMessage, toJsonMessage, type RealtimeMessage } from './realtime-message.js';
-import type { SessionRegistry } from './session-registry.js';
+import { parseSignal, signalJson, type RealtimeSignal } from './realtime-signal.js';
+import type { CloseReason, SessionRegistry } from './session-registry.js';
 
 /** Bus channel of routed messages: `{ routes: [{ message, recipients }] }`. */
 export const DELIVER_CHANNEL = 'realtime:deliver';
 /** Bus channel of client acks: `{ appId, username, msgIds }`. */
 export const ACK_CHANNEL = 'realtime:ack';
+
+/** Bus channel of signals for one user's sessions: `{ appId, username, signal }`. */
+export const SIGNAL_CHANNEL = 'realtime:signal';
+/** Bus channel of kicks: `{ appId, username, reason }` closes the user's sessions on every node. */
+export const CLOSE_CHANNEL = 'realtime:close';
 
 /** One message and the users it is for. */
 export interface Route {
@@ -78,6 +84,18 @@ export class Router {
     return done;
   }
 
+  /** Hands a receipt, presence or contact change to the user's sessions on every node. */
+  async signal(appId: number, username: string, signal: RealtimeSignal): Promise<void> {
+    this.sessions.signal(appId, username, signal);
+    if (this.options.crossNode) await this.bus.publish(SIGNAL_CHANNEL, { appId, username: username.toLowerCase(), signal: signalJson(signal) });
+  }
+
+  /** Closes the user's sessions on every node (an operator's kick, a deactivation). */
+  async closeUser(appId: number, username: string, reason: Extract<CloseReason, 'removed'>): Promise<void> {
+    this.sessions.closeUser(appId, username, reason);
+    if (this.options.crossNode) await this.bus.publish(CLOSE_CHANNEL, { appId, username: username.toLowerCase(), reason });
+  }
+
   /** Starts handling the other nodes' messages and acks; resolves once subscribed. */
   async start(): Promise<void> {
     if (this.subscriptions.length > 0 || !this.options.crossNode) return;
@@ -91,6 +109,15 @@ export class Router {
         if (typeof appId !== 'number' || typeof username !== 'string' || !Array.isArray(msgIds)) return;
         this.delivery.markDelivered(appId, username, msgIds.filter((id): id is string => typeof id === 'string'))
           .catch((e: unknown) => this.onError('recording another node\'s ack', e));
+      }),
+      this.bus.subscribe(SIGNAL_CHANNEL, (m, { origin }) => {
+        if (origin === this.bus.nodeId || typeof m !== 'object' || m === null || Array.isArray(m)) return;
+        const signal = parseSignal(m.signal);
+        if (signal && typeof m.appId === 'number' && typeof m.username === 'string') this.sessions.signal(m.appId, m.username, signal);
+      }),
+      this.bus.subscribe(CLOSE_CHANNEL, (m, { origin }) => {
+        if (origin === this.bus.nodeId || typeof m !== 'object' || m === null || Array.isArray(m)) return;
+        if (typeof m.appId === 'number' && typeof m.username === 'string' && m.reason === 'removed') this.sessions.closeUser(m.appId, m.username, 'removed');
       }),
     ]);
   }

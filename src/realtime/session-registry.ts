@@ -1,4 +1,5 @@
 import type { RealtimeMessage } from './realtime-message.js';
+import type { RealtimeSignal } from './realtime-signal.js';
 
 /**
  * Why a session is closed by the core: replaced by a login with the same resource (XMPP stream
@@ -13,6 +14,8 @@ export type CloseReason = 'conflict' | 'removed' | 'shutdown';
 export interface SessionTransport {
   /** Sends one message to the client; must not block (queue or drop inside the transport). */
   deliver(message: RealtimeMessage): void;
+  /** Hands the client a receipt, presence or contact change; must not block. */
+  signal(signal: RealtimeSignal): void;
   /** Ends the connection, telling the client why; the transport then calls `unregister()`. */
   close(reason: CloseReason): void;
 }
@@ -76,6 +79,23 @@ export class SessionRegistry {
     // A copy: a transport may unregister (or a login replace) a session from inside deliver().
     for (const t of [...byResource.values()]) if (this.safely(() => t.deliver(message))) n++;
     return n;
+  }
+
+  /** Hands the signal to every session of the user on this node; returns how many took it. */
+  signal(appId: number, username: string, signal: RealtimeSignal): number {
+    const byResource = this.users.get(userKey(appId, username));
+    if (!byResource) return 0;
+    let n = 0;
+    for (const t of [...byResource.values()]) if (this.safely(() => t.signal(signal))) n++;
+    return n;
+  }
+
+  /** Users with at least one session on this node, as (app id, lower-cased name) pairs. */
+  *onlineUsers(): IterableIterator<{ appId: number; username: string }> {
+    for (const k of this.users.keys()) {
+      const i = k.indexOf('\0');
+      yield { appId: Number(k.slice(0, i)), username: k.slice(i + 1) };
+    }
   }
 
   /** Closes every session of a user ('removed': an operator's kick) or of the node ('shutdown'). */

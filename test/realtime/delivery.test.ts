@@ -128,7 +128,7 @@ describe('real-time core on one node', () => {
   test('a throwing transport does not stop delivery to the user\'s other sessions, nor the send', async () => {
     const rt = s.cv.services.realtime;
     const good = new FakeSession();
-    const bad = { deliver: () => { throw new Error('socket gone'); }, close: () => {} };
+    const bad = { deliver: () => { throw new Error('socket gone'); }, signal: () => {}, close: () => {} };
     const regs = [
       rt.sessions.register({ appId: app.id, username: 'gm2', resource: 'a' }, bad),
       rt.sessions.register({ appId: app.id, username: 'gm2', resource: 'b' }, good),

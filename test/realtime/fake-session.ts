@@ -1,13 +1,19 @@
 import type { RealtimeMessage } from '../../src/realtime/realtime-message.js';
+import type { RealtimeSignal } from '../../src/realtime/realtime-signal.js';
 import type { CloseReason, SessionTransport } from '../../src/realtime/session-registry.js';
 
 /** A stand-in transport: a plain object that keeps what the core handed it. */
 export class FakeSession implements SessionTransport {
   readonly received: RealtimeMessage[] = [];
   readonly closed: CloseReason[] = [];
+  readonly signals: RealtimeSignal[] = [];
 
   deliver(message: RealtimeMessage): void {
     this.received.push(message);
+  }
+
+  signal(signal: RealtimeSignal): void {
+    this.signals.push(signal);
   }
 
   close(reason: CloseReason): void {

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { AppRow, UserRow } from '../../store/store.js';
 import type { Services } from '../../services.js';
 import type { RealtimeMessage } from '../realtime-message.js';
+import type { RealtimeSignal } from '../realtime-signal.js';
 import type { CloseReason, Registration, SessionTransport } from '../session-registry.js';
 import { authenticatePlain } from './auth.js';
 import { handleMessage } from './messages.js';
@@ -77,6 +78,10 @@ export class XmppConnection implements SessionTransport {
     if (this.state !== 'bound' || !this.identity) return;
     if (this.socket.bufferedAmount > MAX_BUFFERED_BYTES) return this.fail('resource-constraint', 'client not reading');
     this.send(S.incomingMessage(message, this.identity));
+  }
+
+  signal(_signal: RealtimeSignal): void {
+    // Receipts, presence and roster pushes are rendered by a later slice.
   }
 
   close(reason: CloseReason): void {
