@@ -21,6 +21,13 @@ export interface DeliveryState {
   status(appId: number, username: string, msgId: string): Promise<DeliveryStatus | null>;
   /** The user acknowledged these messages; resolves with the ids that were pending. */
   markDelivered(appId: number, username: string, msgIds: readonly string[]): Promise<string[]>;
+  /**
+   * The user's inbox after a position, for a client that resumes: every one-to-one and group
+   * message addressed to the user (delivered or not) with seq above `afterSeq`, oldest first, at
+   * most `limit`, and never above the store's high-water mark — so that a client walking it page by
+   * page while others write sees every message exactly once. `more` is true when the page is full.
+   */
+  inbox(appId: number, username: string, afterSeq: bigint, limit: number): Promise<{ messages: RealtimeMessage[]; more: boolean }>;
 }
 
 /** Bounds of the in-memory state. */
@@ -42,6 +49,8 @@ export class MemoryDeliveryState implements DeliveryState {
   // user key → msgId → message, insertion (= arrival) order.
   private readonly users = new Map<string, Map<string, RealtimeMessage>>();
   private readonly delivered = new Set<string>();
+  // user key → every message added for the user, oldest first (bounded like the pending ones).
+  private readonly inboxes = new Map<string, RealtimeMessage[]>();
   // Every entry, oldest first, for the node-wide bound: user key + NUL + msgId → user key.
   private readonly order = new Map<string, string>();
 
@@ -54,6 +63,10 @@ export class MemoryDeliveryState implements DeliveryState {
       if (!msgs) this.users.set(k, (msgs = new Map()));
       if (msgs.has(message.msgId)) continue;
       msgs.set(message.msgId, message);
+      let inbox = this.inboxes.get(k);
+      if (!inbox) this.inboxes.set(k, (inbox = []));
+      inbox.push(message);
+      if (inbox.length > this.limits.total) inbox.shift();
       this.order.set(`${k}\0${message.msgId}`, k);
       if (msgs.size > this.limits.perUser) this.drop(k, msgs.keys().next().value!);
     }
@@ -90,6 +103,11 @@ export class MemoryDeliveryState implements DeliveryState {
       done.push(id);
     }
     return done;
+  }
+
+  async inbox(appId: number, username: string, afterSeq: bigint, limit: number): Promise<{ messages: RealtimeMessage[]; more: boolean }> {
+    const after = (this.inboxes.get(userKey(appId, username)) ?? []).filter((m) => BigInt(m.seq) > afterSeq);
+    return { messages: after.slice(0, limit), more: after.length > limit };
   }
 
   private drop(k: string, msgId: string): void {
