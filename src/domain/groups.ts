@@ -275,9 +275,11 @@ export class GroupService {
   }
 
   /** Passes when every id names a group of the kind (a message target); else 404. */
-  async requireExisting(app: AppRow, kind: GroupKind, groupIds: string[]): Promise<void> {
+  async requireExisting(app: AppRow, kind: GroupKind, groupIds: string[]): Promise<GroupRow[]> {
     const wanted = [...new Set(groupIds)];
-    if ((await this.store.getGroups(app.id, kind, wanted)).length < wanted.length) throw errors.notFound();
+    const found = await this.store.getGroups(app.id, kind, wanted);
+    if (found.length < wanted.length) throw errors.notFound();
+    return found;
   }
 
   /** Deletes the groups and rooms the users own: called before the users are deleted. */

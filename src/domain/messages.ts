@@ -217,20 +217,39 @@ export class MessageService {
     return name;
   }
 
-  /** Stores one message per target; resolves once all are durable, with each target's msg_id. */
-  async send(app: AppRow, req: SendRequest): Promise<Map<string, string>> {
+  /**
+   * Stores one message per target; resolves once all are durable, with each target's msg_id.
+   * With a `clientId` the send is idempotent: a repeat of an earlier send (same sender, same id)
+   * stores nothing and answers with the earlier ids.
+   */
+  async send(app: AppRow, req: SendRequest, opts: { clientId?: string } = {}): Promise<Map<string, string>> {
+    const { clientId } = opts;
+    if (clientId !== undefined) {
+      const earlier = await this.earlierSend(app, req, clientId);
+      if (earlier) return earlier;
+    }
     // `from` need not be a user (admin sends as anyone), but a deactivated user may not send.
     const blocked = await this.deactivatedSender(app, req.from);
     if (blocked !== null) throw errors.forbiddenOp(`user ${blocked} is deactivated and cannot send messages`);
-    // Users need not exist (spec §10.2), but a group or room does: 404 otherwise.
-    const kind = GROUP_KINDS[req.targetType];
-    if (kind) await this.groups.requireExisting(app, kind, req.targets);
+    const recipients = await this.recipients(app, req);
     const now = Date.now();
     const chatType = CHAT_TYPES[req.targetType];
-    const rows = req.targets.map((to) =>
-      buildMessage(app.id, { from: req.from, to, chatType, bodies: [req.body], ext: req.ext, timestamp: now, msgId: this.ids.next(now) }),
-    );
-    const seqs = await this.store.insertMessages(rows);
+    const rows = req.targets.map((to) => {
+      const row = buildMessage(app.id, { from: req.from, to, chatType, bodies: [req.body], ext: req.ext, timestamp: now, msgId: this.ids.next(now) });
+      const r = recipients.get(to.toLowerCase());
+      if (r) row.recipients = r;
+      if (clientId !== undefined) row.clientId = clientId;
+      return row;
+    });
+    let seqs: bigint[];
+    try {
+      seqs = await this.store.insertMessages(rows);
+    } catch (e) {
+      // Two sends with one client id at once: the loser's insert is refused as a duplicate.
+      const earlier = clientId === undefined ? null : await this.earlierSend(app, req, clientId);
+      if (earlier) return earlier;
+      throw e;
+    }
     // After the commit, never before (delivery must not outrun durability), and without waiting.
     try {
       this.onStored(rows, seqs);
@@ -239,6 +258,42 @@ export class MessageService {
     }
     const out = new Map<string, string>();
     for (const r of rows) out.set(r.to, r.msgId);
+    return out;
+  }
+
+  /** The ids an earlier send with this client id got, when it covered every target of this one. */
+  private async earlierSend(app: AppRow, req: SendRequest, clientId: string): Promise<Map<string, string> | null> {
+    const sent = await this.store.clientSend(app.id, req.from, clientId);
+    if (sent.size === 0) return null;
+    const out = new Map<string, string>();
+    for (const t of req.targets) {
+      const id = sent.get(t.toLowerCase());
+      if (id === undefined) throw errors.illegalArgument(`client id ${clientId} was used already for another send`);
+      out.set(t, id);
+    }
+    return out;
+  }
+
+  /**
+   * Who each target's message is delivered to (lower-cased target → user names): the addressee
+   * of a one-to-one message; a group's owner and members but the sender. 404 for a missing group
+   * or room. Chat rooms have no inbox (Easemob kept no offline messages for them): the router
+   * finds their present members when it delivers.
+   */
+  private async recipients(app: AppRow, req: SendRequest): Promise<Map<string, string[]>> {
+    const out = new Map<string, string[]>();
+    if (req.targetType === 'users') {
+      for (const t of req.targets) out.set(t.toLowerCase(), [t.toLowerCase()]);
+      return out;
+    }
+    // Users need not exist (spec §10.2), but a group or room does.
+    const groups = await this.groups.requireExisting(app, GROUP_KINDS[req.targetType]!, req.targets);
+    if (req.targetType === 'chatrooms') return out;
+    const sender = req.from.toLowerCase();
+    for (const g of groups) {
+      const members = (await this.store.groupMembers(g.id)).map((m) => m.username.toLowerCase()).filter((u) => u !== sender);
+      out.set(g.groupId.toLowerCase(), members);
+    }
     return out;
   }
 

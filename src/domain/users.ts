@@ -154,21 +154,18 @@ export class UserService {
     return updated;
   }
 
-  /**
-   * How many messages wait for the user. Nothing is delivered until real-time delivery exists,
-   * so that is every one-to-one message addressed to it.
-   */
+  /** How many messages (one-to-one and group) wait for the user's ack on any of its clients. */
   async offlineMessageCount(app: AppRow, nameOrUuid: string): Promise<{ user: UserRow; count: number }> {
     const user = await this.get(app, nameOrUuid);
-    return { user, count: await this.store.countMessagesTo(app.id, user.username) };
+    return { user, count: await this.store.countPendingDeliveries(app.id, user.username.toLowerCase()) };
   }
 
-  /** Delivery state of a one-to-one message addressed to the user; 404 for any other msg_id. */
+  /** Whether a client of the user acked the message; 404 for a msg_id that was not sent to the user. */
   async offlineMessageStatus(app: AppRow, nameOrUuid: string, msgId: string): Promise<'delivered' | 'undelivered'> {
     const user = await this.get(app, nameOrUuid);
-    const to = await this.store.messageAddress(app.id, msgId);
-    if (!to || to.chatType !== 'chat' || to.to.toLowerCase() !== user.username.toLowerCase()) throw errors.notFound();
-    return 'undelivered';
+    const status = await this.store.deliveryStatus(app.id, user.username.toLowerCase(), msgId);
+    if (!status) throw errors.notFound();
+    return status;
   }
 
   private paged(app: AppRow, rows: UserRow[], limit: number): { users: UserRow[]; cursor: string | undefined } {

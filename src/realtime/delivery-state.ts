@@ -7,12 +7,10 @@ export type DeliveryStatus = 'delivered' | 'undelivered';
  * Which messages a user has not yet acknowledged (spec §7: "offline" messages). A transport
  * replays `pending()` once the client is ready (XMPP: after the initial presence) and reports the
  * client's acks through the router; `users/{u}/offline_msg_count` and `offline_msg_status` read it.
- * Messages become pending when they are stored (one-to-one and group messages; chat rooms have
- * no offline messages in Easemob).
+ * Messages become pending when they are stored (one-to-one and group messages, written with the
+ * message; chat rooms have no offline messages in Easemob).
  */
 export interface DeliveryState {
-  /** Records the message as not yet delivered to each of `usernames` (lower-cased). */
-  add(message: RealtimeMessage, usernames: readonly string[]): Promise<void>;
   /** The user's undelivered messages with seq above `afterSeq`, oldest first, at most `limit`. */
   pending(appId: number, username: string, afterSeq: bigint, limit: number): Promise<RealtimeMessage[]>;
   /** How many messages wait for the user. */
@@ -42,8 +40,8 @@ const DEFAULT_LIMITS: MemoryDeliveryLimits = { perUser: 100, total: 50_000 };
 
 /**
  * DeliveryState in this process's memory: lost on restart, one copy per node, bounded (the
- * oldest entries are dropped past the limits). For unit tests of transports; servers keep the
- * state in the store.
+ * oldest entries are dropped past the limits), fed by `add`. For unit tests of transports;
+ * servers keep the state in the store (StoreDeliveryState).
  */
 export class MemoryDeliveryState implements DeliveryState {
   // user key → msgId → message, insertion (= arrival) order.
@@ -56,7 +54,8 @@ export class MemoryDeliveryState implements DeliveryState {
 
   constructor(private readonly limits: MemoryDeliveryLimits = DEFAULT_LIMITS) {}
 
-  async add(message: RealtimeMessage, usernames: readonly string[]): Promise<void> {
+  /** Records the message as not yet delivered to each of `usernames`. */
+  add(message: RealtimeMessage, usernames: readonly string[]): void {
     for (const name of usernames) {
       const k = userKey(message.appId, name);
       let msgs = this.users.get(k);

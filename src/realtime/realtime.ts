@@ -1,6 +1,7 @@
 import type { Bus } from '../bus/bus.js';
 import type { Store } from '../store/store.js';
-import { MemoryDeliveryState, type DeliveryState } from './delivery-state.js';
+import type { DeliveryState } from './delivery-state.js';
+import { StoreDeliveryState } from './store-delivery-state.js';
 import { Router } from './router.js';
 import { SessionRegistry } from './session-registry.js';
 
@@ -18,7 +19,7 @@ export class Realtime {
   constructor(store: Store, bus: Bus, opts: { crossNode: boolean; onError?: (context: string, error: unknown) => void }) {
     const onError = opts.onError ?? (() => {});
     this.sessions = new SessionRegistry((e) => onError('a session callback failed', e));
-    this.delivery = new MemoryDeliveryState();
+    this.delivery = new StoreDeliveryState(store);
     this.router = new Router(store, bus, this.sessions, this.delivery, { crossNode: opts.crossNode, onError });
   }
 

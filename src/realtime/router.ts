@@ -7,8 +7,6 @@ import type { CloseReason, SessionRegistry } from './session-registry.js';
 
 /** Bus channel of routed messages: `{ routes: [{ message, recipients }] }`. */
 export const DELIVER_CHANNEL = 'realtime:deliver';
-/** Bus channel of client acks: `{ appId, username, msgIds }`. */
-export const ACK_CHANNEL = 'realtime:ack';
 
 /** Bus channel of signals for one user's sessions: `{ appId, username, signal }`. */
 export const SIGNAL_CHANNEL = 'realtime:signal';
@@ -35,8 +33,8 @@ export interface RouterOptions {
 
 /**
  * Sends stored messages to their recipients' sessions: this node's directly, the other nodes'
- * through the bus (each node delivers only to its own sessions). Every node also records the
- * message as undelivered in its DeliveryState until the recipient acks it.
+ * through the bus (each node delivers only to its own sessions). Whether a recipient acked a
+ * message is the store's (DeliveryState), which every node shares.
  */
 export class Router {
   private subscriptions: Unsubscribe[] = [];
@@ -59,29 +57,27 @@ export class Router {
    */
   routeStored(rows: readonly NewMessage[], seqs: readonly bigint[]): void {
     if (rows.length === 0) return;
-    this.route(rows.map((r, i) => fromStored(r, seqs[i]!))).catch((e: unknown) => this.onError('routing stored messages', e));
+    this.route(rows, seqs).catch((e: unknown) => this.onError('routing stored messages', e));
   }
 
-  /** Finds each message's recipients, delivers here, records it undelivered and tells the other nodes. */
-  async route(messages: readonly RealtimeMessage[]): Promise<Route[]> {
+  /** Delivers here and tells the other nodes; chat rooms' recipients are their members now. */
+  private async route(rows: readonly NewMessage[], seqs: readonly bigint[]): Promise<void> {
     const routes: Route[] = [];
-    for (const message of messages) routes.push({ message, recipients: await this.recipients(message) });
+    for (const [i, row] of rows.entries()) {
+      const message = fromStored(row, seqs[i]!);
+      routes.push({ message, recipients: row.recipients ?? (row.chatType === 'chatroom' ? await this.roomMembers(message) : []) });
+    }
     // Here first, without waiting for the bus: this node's own echo is ignored (no double delivery).
     this.apply(routes);
     if (this.options.crossNode) {
       const payload: Json = { routes: routes.map((r) => ({ message: toJsonMessage(r.message), recipients: r.recipients })) };
       await this.bus.publish(DELIVER_CHANNEL, payload);
     }
-    return routes;
   }
 
-  /** The user acknowledged messages (XMPP ack B): delivered here and, through the bus, on every node. */
-  async ack(appId: number, username: string, msgIds: readonly string[]): Promise<string[]> {
-    const done = await this.delivery.markDelivered(appId, username, msgIds);
-    if (this.options.crossNode && msgIds.length > 0) {
-      await this.bus.publish(ACK_CHANNEL, { appId, username: username.toLowerCase(), msgIds: [...msgIds] });
-    }
-    return done;
+  /** The user acknowledged messages (XMPP ack B): recorded in the store every node reads. */
+  ack(appId: number, username: string, msgIds: readonly string[]): Promise<string[]> {
+    return this.delivery.markDelivered(appId, username, msgIds);
   }
 
   /** Hands a receipt, presence or contact change to the user's sessions on every node. */
@@ -103,13 +99,6 @@ export class Router {
       this.bus.subscribe(DELIVER_CHANNEL, (m, { origin }) => {
         if (origin !== this.bus.nodeId) this.apply(parseRoutes(m));
       }),
-      this.bus.subscribe(ACK_CHANNEL, (m, { origin }) => {
-        if (origin === this.bus.nodeId || typeof m !== 'object' || m === null || Array.isArray(m)) return;
-        const { appId, username, msgIds } = m;
-        if (typeof appId !== 'number' || typeof username !== 'string' || !Array.isArray(msgIds)) return;
-        this.delivery.markDelivered(appId, username, msgIds.filter((id): id is string => typeof id === 'string'))
-          .catch((e: unknown) => this.onError('recording another node\'s ack', e));
-      }),
       this.bus.subscribe(SIGNAL_CHANNEL, (m, { origin }) => {
         if (origin === this.bus.nodeId || typeof m !== 'object' || m === null || Array.isArray(m)) return;
         const signal = parseSignal(m.signal);
@@ -130,17 +119,13 @@ export class Router {
   }
 
   private apply(routes: readonly Route[]): void {
-    for (const { message, recipients } of routes) {
-      // Chat rooms have no offline messages in Easemob (only present members receive them);
-      // one-to-one and group messages wait for the recipient's ack.
-      if (message.chatType !== 'chatroom') this.delivery.add(message, recipients).catch((e: unknown) => this.onError('recording undelivered messages', e));
-      for (const user of recipients) this.sessions.deliver(message.appId, user, message);
-    }
+    // Undelivered one-to-one and group messages are in the store's inboxes already (written
+    // with the message); chat rooms have none, as in Easemob: only present members get them.
+    for (const { message, recipients } of routes) for (const user of recipients) this.sessions.deliver(message.appId, user, message);
   }
 
-  private async recipients(m: RealtimeMessage): Promise<string[]> {
-    if (m.chatType === 'chat') return [m.to.toLowerCase()];
-    const [group] = await this.store.getGroups(m.appId, m.chatType === 'groupchat' ? 'group' : 'room', [m.to]);
+  private async roomMembers(m: RealtimeMessage): Promise<string[]> {
+    const [group] = await this.store.getGroups(m.appId, 'room', [m.to]);
     // Deleted between the send and now: nobody to deliver to.
     if (!group) return [];
     const sender = m.from.toLowerCase();

@@ -18,14 +18,21 @@ import type { MessageRow } from './store.js';
  */
 
 /** Tables in an order that satisfies their foreign keys; `messages` and `meta` are handled apart. */
-const TABLES = ['orgs', 'admins', 'org_admins', 'apps', 'users', 'contacts', 'user_blocks', 'chat_groups', 'group_members', 'group_blocks', 'chat_files'] as const;
+const TABLES = [
+  'orgs', 'admins', 'org_admins', 'apps', 'users', 'contacts', 'user_blocks', 'chat_groups', 'group_members', 'group_blocks', 'chat_files',
+  'deliveries', 'client_ids',
+] as const;
 type Table = (typeof TABLES)[number];
 
 // Keys that identify a row of each table (its primary key).
 const KEYS: Record<Table, string[]> = {
   orgs: ['id'], admins: ['id'], org_admins: ['org_id', 'admin_id'], apps: ['id'], users: ['id'], contacts: ['id'], user_blocks: ['id'],
   chat_groups: ['id'], group_members: ['id'], group_blocks: ['id'], chat_files: ['id'],
+  deliveries: ['app_id', 'username', 'seq'], client_ids: ['app_id', 'sender', 'client_id', 'target'],
 };
+
+// Columns the source may change after a row was copied: a copy run again brings the new value.
+const MUTABLE: Partial<Record<Table, string[]>> = { deliveries: ['delivered'] };
 
 const BATCH = 2000;
 const MESSAGE_BATCH = 5000;
@@ -181,6 +188,10 @@ export class SqliteToPostgres {
     const key = KEYS[table];
     const order = key.join(', ');
     const identity = key.length === 1 && key[0] === 'id';
+    const mutable = MUTABLE[table];
+    const onConflict = mutable
+      ? `ON CONFLICT (${order}) DO UPDATE SET ${mutable.map((c) => `${c} = excluded.${c}`).join(', ')} WHERE (${mutable.map((c) => `${table}.${c}`).join(', ')}) IS DISTINCT FROM (${mutable.map((c) => `excluded.${c}`).join(', ')})`
+      : 'ON CONFLICT DO NOTHING';
     let copied = 0;
     let done = 0;
     let after: unknown[] | null = null;
@@ -194,7 +205,7 @@ export class SqliteToPostgres {
         return `$${params.length}`;
       }).join(', ')})`);
       const res = await pool.query(
-        `INSERT INTO ${table} (${names.join(', ')}) ${identity ? 'OVERRIDING SYSTEM VALUE ' : ''}VALUES ${tuples.join(', ')} ON CONFLICT DO NOTHING`,
+        `INSERT INTO ${table} (${names.join(', ')}) ${identity ? 'OVERRIDING SYSTEM VALUE ' : ''}VALUES ${tuples.join(', ')} ${onConflict}`,
         params,
       );
       copied += res.rowCount ?? 0;

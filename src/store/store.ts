@@ -89,6 +89,17 @@ export interface NewMessage {
   lng: number | null;
   /** The export record (the entity of `GET /chatmessages`) as UTF-8 JSON. */
   entity: Buffer;
+  /**
+   * Lower-cased users the message is delivered to (its recipients when sent; none for imported
+   * history). Each gets the message in its inbox, undelivered until it acks, in the message's
+   * own transaction.
+   */
+  recipients?: string[];
+  /**
+   * The sender's id for this send: (app, sender, target, clientId) is unique, so a repeated send
+   * fails with DuplicateError and stores nothing (see Store.clientSend).
+   */
+  clientId?: string;
 }
 
 export interface MessageRow extends NewMessage {
@@ -247,10 +258,20 @@ export interface Store {
   removeBlock(ownerId: number, blockedId: number): Promise<void>;
   /** Usernames on a user's block list, in the order they were blocked. */
   listBlocks(ownerId: number): Promise<string[]>;
-  /** How many one-to-one (`chat`) messages are addressed to the username (case-insensitive). */
-  countMessagesTo(appId: number, username: string): Promise<number>;
-  /** Whom a message of the app (by msg_id) was addressed to, or null when there is none. */
-  messageAddress(appId: number, msgId: string): Promise<MessageAddress | null>;
+
+  // ---- Real-time delivery: each recipient's inbox (written with the message, see NewMessage.recipients) ----
+  /** The user's undelivered messages with seq above `afterSeq`, oldest first. */
+  pendingDeliveries(appId: number, username: string, afterSeq: bigint, limit: number): Promise<MessageRow[]>;
+  /** How many messages wait for the user's ack. */
+  countPendingDeliveries(appId: number, username: string): Promise<number>;
+  /** Whether the user acked the message (by msg_id); null when it was not delivered to the user. */
+  deliveryStatus(appId: number, username: string, msgId: string): Promise<'delivered' | 'undelivered' | null>;
+  /** Marks messages (by msg_id) delivered to the user; resolves with the ids that were undelivered. */
+  markDelivered(appId: number, username: string, msgIds: readonly string[]): Promise<string[]>;
+  /** The user's inbox (delivered or not) with seq in (afterSeq, maxSeq], oldest first. */
+  inbox(appId: number, username: string, afterSeq: bigint, maxSeq: bigint, limit: number): Promise<MessageRow[]>;
+  /** The messages an earlier send with this client id stored: lower-cased target → msg_id (empty when none). */
+  clientSend(appId: number, sender: string, clientId: string): Promise<Map<string, string>>;
 
   // ---- Groups and chat rooms (one table, told apart by GroupKind) ----
   /**
@@ -340,12 +361,6 @@ export interface GroupMember {
 
 /** Why a membership change was refused: the group is full, or a user is in too many groups. */
 export type JoinRefusal = { refused: 'full' } | { refused: 'too_many'; userId: number };
-
-/** The addressee of a stored message. */
-export interface MessageAddress {
-  to: string;
-  chatType: NewMessage['chatType'];
-}
 
 /** An uploaded chat file. */
 export interface ChatFileRow {

@@ -124,7 +124,7 @@ describe('chatvault migrate from SQLite to PostgreSQL', { skip }, () => {
   test('a target that served writes since the copy is refused: no two histories get mixed', async () => {
     const r = await runCli(['migrate', '--from', dataDir, '--to', DB, '--no-progress']);
     assert.equal(r.code, 1);
-    assert.match(r.stderr, /nothing copied: the target was written to since the last copy finished \(messages: 2500 → 2501\)/);
+    assert.match(r.stderr, /nothing copied: the target was written to since the last copy finished \(deliveries: 0 → 1, messages: 2500 → 2501\)/);
   });
 
   test('copying again into an untouched target brings over only what the source got since', async () => {

@@ -164,10 +164,64 @@ describe(`Store contract (${TEST_STORE})`, () => {
     assert.equal(await store.messageSeq(app.id, '9000012'), null);
   });
 
-  test('messages: addressing helpers', async () => {
-    assert.deepEqual(await store.messageAddress(app.id, '9000004'), { to: '1000', chatType: 'groupchat' });
-    assert.equal(await store.messageAddress(app.id, 'missing'), null);
-    assert.ok((await store.countMessagesTo(app.id, 'U2')) > 0);
+  test('deliveries: inbox rows written with their messages, pending until acked, walked by seq under a bound', async () => {
+    const T = T0 + 500_000;
+    const rows = [
+      { ...msg(app.id, 500, { msgId: 'd500', from: 'Sender', to: 'Rita', chatType: 'chat', timestamp: T }), recipients: ['rita'] },
+      { ...msg(app.id, 501, { msgId: 'd501', from: 'Sender', to: '7000', chatType: 'groupchat', timestamp: T + 1 }), recipients: ['rita', 'sam'] },
+      // Imported history: no recipients, no inbox rows.
+      msg(app.id, 502, { msgId: 'd502', from: 'Sender', to: 'Rita', chatType: 'chat', timestamp: T + 2 }),
+      { ...msg(app.id, 503, { msgId: 'd503', from: 'Sam', to: 'Rita', chatType: 'chat', timestamp: T + 3 }), recipients: ['rita'] },
+    ];
+    const seqs = await store.insertMessages(rows);
+    assert.equal(await store.countPendingDeliveries(app.id, 'rita'), 3);
+    assert.equal(await store.countPendingDeliveries(app.id, 'sam'), 1);
+    assert.equal(await store.countPendingDeliveries(other.id, 'rita'), 0, 'another app sees nothing');
+    assert.deepEqual((await store.pendingDeliveries(app.id, 'rita', 0n, 10)).map((m) => m.msgId), ['d500', 'd501', 'd503'], 'oldest first');
+    assert.deepEqual((await store.pendingDeliveries(app.id, 'rita', seqs[0]!, 1)).map((m) => m.msgId), ['d501'], 'paged by seq');
+    const page = await store.pendingDeliveries(app.id, 'rita', 0n, 1);
+    assert.deepEqual(page[0]!.entity, rows[0]!.entity, 'the stored record');
+    assert.equal(page[0]!.seq, seqs[0]);
+
+    assert.equal(await store.deliveryStatus(app.id, 'rita', 'd500'), 'undelivered');
+    assert.equal(await store.deliveryStatus(app.id, 'rita', 'd502'), null, 'not delivered through the inbox');
+    assert.equal(await store.deliveryStatus(app.id, 'nobody', 'd500'), null);
+    assert.deepEqual(await store.markDelivered(app.id, 'rita', ['d500', 'D501', 'd502', 'missing', 'd500']), ['d500', 'D501']);
+    assert.deepEqual(await store.markDelivered(app.id, 'rita', ['d500']), [], 'a second ack changes nothing');
+    assert.equal(await store.deliveryStatus(app.id, 'rita', 'd500'), 'delivered');
+    assert.equal(await store.deliveryStatus(app.id, 'sam', 'd501'), 'undelivered', "one recipient's ack is not another's");
+    assert.equal(await store.countPendingDeliveries(app.id, 'rita'), 1);
+
+    // The inbox keeps acked messages; the upper bound is the walk's high-water mark.
+    assert.deepEqual((await store.inbox(app.id, 'rita', 0n, 1n << 62n, 10)).map((m) => m.msgId), ['d500', 'd501', 'd503']);
+    assert.deepEqual((await store.inbox(app.id, 'rita', seqs[0]!, seqs[1]!, 10)).map((m) => m.msgId), ['d501']);
+    assert.deepEqual((await store.inbox(app.id, 'rita', 0n, 1n << 62n, 2)).map((m) => m.msgId), ['d500', 'd501']);
+
+    // A purge takes the inbox rows with the message.
+    await store.deleteMessages(app.id, [seqs[3]!]);
+    assert.equal(await store.countPendingDeliveries(app.id, 'rita'), 0);
+    assert.deepEqual((await store.inbox(app.id, 'rita', 0n, 1n << 62n, 10)).map((m) => m.msgId), ['d500', 'd501']);
+  });
+
+  test('client send ids: a repeated (sender, target, id) stores nothing; other senders and targets are free', async () => {
+    const T = T0 + 600_000;
+    const first = [
+      { ...msg(app.id, 600, { msgId: 'c600', from: 'Carl', to: 'Dana', chatType: 'chat', timestamp: T }), clientId: 'cid-1' },
+      { ...msg(app.id, 601, { msgId: 'c601', from: 'Carl', to: 'Eve', chatType: 'chat', timestamp: T }), clientId: 'cid-1' },
+    ];
+    await store.insertMessages(first);
+    assert.deepEqual([...(await store.clientSend(app.id, 'carl', 'cid-1'))].sort(), [['dana', 'c600'], ['eve', 'c601']]);
+    assert.equal((await store.clientSend(app.id, 'carl', 'cid-2')).size, 0);
+    assert.equal((await store.clientSend(other.id, 'carl', 'cid-1')).size, 0);
+    await assert.rejects(store.insertMessages([{ ...msg(app.id, 602, { msgId: 'c602', from: 'CARL', to: 'dana', chatType: 'chat', timestamp: T }), clientId: 'cid-1' }]));
+    assert.equal(await store.messageSeq(app.id, 'c602'), null, 'the repeat stored nothing');
+    // A refused write does not take the writes that shared its group commit down with it.
+    const [ok] = await Promise.all([
+      store.insertMessages([{ ...msg(app.id, 603, { msgId: 'c603', from: 'Fay', to: 'Dana', chatType: 'chat', timestamp: T }), clientId: 'cid-1' }]),
+      store.insertMessages([{ ...msg(app.id, 604, { msgId: 'c604', from: 'Carl', to: 'Eve', chatType: 'chat', timestamp: T }), clientId: 'cid-1' }]).catch(() => null),
+    ]);
+    assert.equal(ok.length, 1);
+    assert.deepEqual([...(await store.clientSend(app.id, 'fay', 'cid-1'))], [['dana', 'c603']]);
   });
 
   test('contacts and block lists', async () => {

@@ -88,7 +88,7 @@ test('disconnect answers "Disconnect user" with data: {result: true}', async () 
   assertNotFound(await admin.get(`${P}/ghost/disconnect`));
 });
 
-test('offline_msg_count counts the one-to-one messages addressed to the user', async () => {
+test('offline_msg_count counts the messages sent to the user and not yet acked', async () => {
   const count = async (u: string): Promise<Res> => admin.get(`${P}/${u}/offline_msg_count`);
   const zero = await count('dave');
   assertOk(zero, ['action', 'uri', 'entities', 'data', 'timestamp', 'duration']);
@@ -101,7 +101,8 @@ test('offline_msg_count counts the one-to-one messages addressed to the user', a
   assert.equal((await send('admin', ['DAVE'])).status, 200);
   assert.equal((await send('erin', ['dave'])).status, 200);
   assert.equal((await send('dave', ['erin'])).status, 200);
-  // A group message whose group id happens to equal the username is not the user's.
+  // A group message whose group id happens to equal the username is not the user's (and stored
+  // history without recipients waits for nobody).
   await s.cv.services.store.insertMessages([
     buildMessage(appId, { from: 'alice', to: 'dave', chatType: 'groupchat', bodies: [{ type: 'txt', msg: 'g' }], timestamp: 1, msgId: '1' }),
   ]);
@@ -129,6 +130,28 @@ test('offline_msg_status: "undelivered" for a message to the user, 404 for an un
   assertNotFound(await admin.get(`${P}/carol/offline_msg_status/${sent.body.data.erin as string}`));
   assertNotFound(await admin.get(`${P}/dave/offline_msg_status/1`));
   assertNotFound(await admin.get(`${P}/ghost/offline_msg_status/${toCarol}`));
+});
+
+test('an ack from a client of the user makes a message "delivered" and takes it off the count; group messages wait for every member', async () => {
+  const rt = s.cv.services.realtime;
+  const count = async (u: string): Promise<number> => Object.values((await admin.get(`${P}/${u}/offline_msg_count`)).body.data as Record<string, number>)[0]!;
+  const before = await count('erin');
+  const id = (await send('alice', ['erin'])).body.data.erin as string;
+  assert.equal(await count('erin'), before + 1);
+  assert.deepEqual(await rt.router.ack(appId, 'ERIN', [id]), [id]);
+  assert.deepEqual((await admin.get(`${P}/erin/offline_msg_status/${id}`)).body.data, { [id]: 'delivered' });
+  assert.equal(await count('erin'), before);
+
+  const g = await admin.post('/demo/chat/chatgroups', { groupname: 'lc', desc: 'lc', public: true, owner: 'alice', members: ['erin', 'carol'] });
+  assert.equal(g.status, 200, g.text);
+  const gid = g.body.data.groupid as string;
+  const before2 = await Promise.all(['alice', 'erin', 'carol'].map(count));
+  const r = await admin.post('/demo/chat/messages?useMsgId=true', { target_type: 'chatgroups', target: [gid], from: 'erin', msg: { type: 'txt', msg: 'to all' } });
+  assert.equal(r.status, 200, r.text);
+  const gm = r.body.data[gid] as string;
+  assert.deepEqual(await Promise.all(['alice', 'erin', 'carol'].map(count)), [before2[0]! + 1, before2[1]!, before2[2]! + 1], 'the owner and members wait, the sender does not');
+  assert.deepEqual((await admin.get(`${P}/carol/offline_msg_status/${gm}`)).body.data, { [gm]: 'undelivered' });
+  assertNotFound(await admin.get(`${P}/erin/offline_msg_status/${gm}`));
 });
 
 test('deactivating or activating an unknown user is 404', async () => {

@@ -5,8 +5,9 @@ import { MessagePartitions } from './postgres-partitions.js';
 import type { PgParam } from './postgres-ql.js';
 import { storedText } from './postgres-message-text.js';
 
-const INSERT_SQL = `SELECT cv_insert_messages($1::int[], $2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::text[],
-  $7::text[], $8::text[], $9::text[], $10::float8[], $11::float8[], $12::text[], $13::text[], $14::bytea, $15::int[]) AS first`;
+const INSERT_SQL = `SELECT cv_insert_routed($1::int[], $2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::text[],
+  $7::text[], $8::text[], $9::text[], $10::float8[], $11::float8[], $12::text[], $13::text[], $14::bytea, $15::int[],
+  $16::int[], $17::text[], $18::int[], $19::text[], $20::text[], $21::text[]) AS first`;
 
 /** SQLSTATE of an insert into `messages` that found no partition for its timestamp. */
 const NO_PARTITION = '23514';
@@ -126,14 +127,14 @@ export class MessageWriter {
     let first: bigint;
     try {
       await this.partitions.ensure(ms.map((m) => m.timestamp));
-      first = await this.runInsert(insertValues(ms), turn);
+      first = await this.runInsert(routedValues(ms), turn);
     } catch (e) {
       turn.done();
       if (sqlState(e) !== NO_PARTITION) throw e;
       // Someone dropped a partition, or our view of them is stale: look again, once.
       this.partitions.reset();
       await this.partitions.ensure(ms.map((m) => m.timestamp));
-      first = await this.runInsert(insertValues(ms), this.takeTurn());
+      first = await this.runInsert(routedValues(ms), this.takeTurn());
     }
     return ms.map((_m, i) => first + BigInt(i));
   }
@@ -186,6 +187,29 @@ function insertValues(ms: NewMessage[]): PgParam[] {
     texts.map((t) => t.fts) as string[], texts.map((t) => t.overflow) as string[],
     Buffer.concat(ms.map((m) => m.entity)), col((m) => m.entity.length),
   ];
+}
+
+/** The parameters of cv_insert_routed: those of cv_insert_messages, then the recipients and client ids. */
+function routedValues(ms: NewMessage[]): PgParam[] {
+  const rIdx: number[] = [];
+  const rUsers: string[] = [];
+  const cIdx: number[] = [];
+  const cSenders: string[] = [];
+  const cIds: string[] = [];
+  const cTargets: string[] = [];
+  ms.forEach((m, i) => {
+    for (const u of m.recipients ?? []) {
+      rIdx.push(i + 1);
+      rUsers.push(u);
+    }
+    if (m.clientId !== undefined) {
+      cIdx.push(i + 1);
+      cSenders.push(m.from.toLowerCase());
+      cIds.push(m.clientId);
+      cTargets.push(m.to.toLowerCase());
+    }
+  });
+  return [...insertValues(ms), rIdx as unknown as string[], rUsers, cIdx as unknown as string[], cSenders, cIds, cTargets];
 }
 
 const COPY_SQL = `SELECT cv_copy_messages($1::bigint[], $2::int[], $3::text[], $4::text[], $5::bigint[], $6::bigint[], $7::text[],

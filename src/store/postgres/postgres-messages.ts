@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import { messageFrom, num, type Row } from '../rows.js';
-import type { MessageAddress, MessageHit, MessageQuery, MessageRow, NewMessage, SplicedPage } from '../store.js';
+import type { MessageHit, MessageQuery, MessageRow, NewMessage, SplicedPage } from '../store.js';
 import { readHighWaterMark } from './postgres-message-hwm.js';
 import { MessagePages } from './postgres-message-pages.js';
 import { copyMessagesIn, MessageWriter } from './postgres-message-writer.js';
@@ -95,6 +95,8 @@ export class PostgresMessages {
                UPDATE message_keys SET msg_id = NULL
                 WHERE app_id = $1 AND seq = ANY($2::bigint[]) AND msg_id IS NOT NULL
                 RETURNING seq, timestamp)
+             , d AS (DELETE FROM deliveries WHERE app_id = $1 AND seq = ANY($2::bigint[]))
+             , c AS (DELETE FROM client_ids WHERE app_id = $1 AND seq = ANY($2::bigint[]))
              DELETE FROM messages m USING k WHERE m.app_id = $1 AND m.timestamp = k.timestamp AND m.seq = k.seq
              RETURNING m.seq`,
       values: [appId, seqs.map(String)],
@@ -117,27 +119,4 @@ export class PostgresMessages {
     return num(r.rows[0]!.n);
   }
 
-  /** How many one-to-one messages are addressed to the username (ASCII case folded, as NOCASE). */
-  async countTo(appId: number, username: string): Promise<number> {
-    // chat_type is stored lower-case ('chat' | 'groupchat' | 'chatroom'); comparing the column
-    // itself keeps the planner on the addressee's index, never on the index of every chat.
-    const r = await this.pool.query<{ n: string }>({
-      name: 'cv_message_count_to',
-      text: `SELECT count(*) AS n FROM messages WHERE app_id = $1 AND lower(to_id) = lower($2::text COLLATE "C") AND chat_type = 'chat'`,
-      values: [appId, username],
-    });
-    return num(r.rows[0]!.n);
-  }
-
-  async address(appId: number, msgId: string): Promise<MessageAddress | null> {
-    const r = await this.pool.query<{ to_id: string; chat_type: string }>({
-      name: 'cv_message_address',
-      text: `SELECT m.to_id, m.chat_type FROM message_keys k
-               JOIN messages m ON m.app_id = k.app_id AND m.timestamp = k.timestamp AND m.seq = k.seq
-              WHERE k.app_id = $1 AND lower(k.msg_id) = lower($2::text COLLATE "C")`,
-      values: [appId, msgId],
-    });
-    const row = r.rows[0];
-    return row ? { to: row.to_id, chatType: row.chat_type as MessageAddress['chatType'] } : null;
-  }
 }

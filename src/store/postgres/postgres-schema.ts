@@ -1,3 +1,4 @@
+import { DELIVERIES_MIGRATION } from './postgres-deliveries.js';
 import type pg from 'pg';
 import { BLOBS_MIGRATION } from '../../files/postgres-blob-store.js';
 import { MESSAGES_MIGRATION } from './postgres-messages.js';
@@ -161,6 +162,8 @@ const RELEASED: string[] = [
   // 3: chat file bytes shared by every node (files/postgres-blob-store.ts); node numbers of message ids
   `${BLOBS_MIGRATION}
   CREATE SEQUENCE node_ids;`,
+  // 4: real-time delivery: recipients' inboxes and client send ids (postgres-deliveries.ts)
+  DELIVERIES_MIGRATION,
 ];
 
 // A step still empty in this build (a placeholder) is not known yet, nor is anything after it:

@@ -1,3 +1,4 @@
+import { PostgresDeliveries } from './postgres-deliveries.js';
 import pg from 'pg';
 import { UUID_RE } from '../../util/ids.js';
 import { PostgresContacts } from './postgres-contacts.js';
@@ -7,12 +8,12 @@ import { adminFrom, APP_SELECT, appFrom, num, orgFrom, str, userFrom, type Row }
 import { PostgresBlobStore } from '../../files/postgres-blob-store.js';
 import { PostgresMessages } from './postgres-messages.js';
 import { migrate } from './postgres-schema.js';
-import { isUniqueViolation } from './postgres-transaction.js';
+import { isUniqueViolation, withTransaction } from './postgres-transaction.js';
 import { parseDatabaseUrl } from './postgres-url.js';
 import {
   DuplicateError,
   type AdminRow, type AppRow, type ChatFileRow, type GroupKind, type GroupMember, type GroupPatch, type GroupRow, type JoinRefusal,
-  type MessageAddress, type MessageHit, type MessageQuery, type SplicedPage, type MessageRow, type NewChatFile, type NewGroup, type NewMessage,
+  type MessageHit, type MessageQuery, type SplicedPage, type MessageRow, type NewChatFile, type NewGroup, type NewMessage,
   type NewUser, type OrgRow, type Store, type UserPatch, type UserPosition, type UserRow,
 } from '../store.js';
 
@@ -28,6 +29,7 @@ export class PostgresStore implements Store {
   private messages!: PostgresMessages;
   private groups!: PostgresGroups;
   private contacts!: PostgresContacts;
+  private deliveries!: PostgresDeliveries;
   private files!: PostgresFiles;
   fresh = false;
   readonly kind = 'postgres';
@@ -76,6 +78,7 @@ export class PostgresStore implements Store {
     this.messages = new PostgresMessages(pool, this.opts.groupCommitMax ?? 256);
     this.groups = new PostgresGroups(pool);
     this.contacts = new PostgresContacts(pool);
+    this.deliveries = new PostgresDeliveries(pool);
     this.files = new PostgresFiles(pool);
   }
 
@@ -325,8 +328,16 @@ export class PostgresStore implements Store {
 
   async deleteUsers(userIds: number[]): Promise<UserRow[]> {
     if (userIds.length === 0) return [];
-    const r = await this.db.query('DELETE FROM users WHERE id = ANY($1::bigint[]) RETURNING *', [userIds]);
-    const byId = new Map(r.rows.map((row) => [num(row.id), userFrom(row)]));
+    const byId = await withTransaction(this.db, async (client) => {
+      const r = await client.query('DELETE FROM users WHERE id = ANY($1::bigint[]) RETURNING *', [userIds]);
+      const gone = r.rows.map(userFrom);
+      // A user's inbox goes with it: a new user of the same name must not inherit it.
+      if (gone.length > 0) {
+        await client.query('DELETE FROM deliveries d USING unnest($1::int[], $2::text[]) AS g(a, u) WHERE d.app_id = g.a AND d.username = g.u',
+          [gone.map((u) => u.appId), gone.map((u) => u.username.toLowerCase())]);
+      }
+      return new Map(gone.map((u) => [u.id, u]));
+    });
     return [...new Set(userIds)].flatMap((id) => {
       const u = byId.get(id);
       return u ? [u] : [];
@@ -343,8 +354,14 @@ export class PostgresStore implements Store {
   async deleteMessages(appId: number, seqs: bigint[]): Promise<bigint[]> { return this.messages.delete(appId, seqs); }
   async messagesAfter(appId: number, afterSeq: bigint, limit: number): Promise<MessageRow[]> { return this.messages.after(appId, afterSeq, limit); }
   async countMessages(appId: number): Promise<number> { return this.messages.count(appId); }
-  async countMessagesTo(appId: number, username: string): Promise<number> { return this.messages.countTo(appId, username); }
-  async messageAddress(appId: number, msgId: string): Promise<MessageAddress | null> { return this.messages.address(appId, msgId); }
+
+  // ---- Real-time delivery (postgres-deliveries.ts; the rows are written with the messages) ----
+  async pendingDeliveries(appId: number, username: string, afterSeq: bigint, limit: number): Promise<MessageRow[]> { return this.deliveries.pending(appId, username, afterSeq, limit); }
+  async countPendingDeliveries(appId: number, username: string): Promise<number> { return this.deliveries.countPending(appId, username); }
+  async deliveryStatus(appId: number, username: string, msgId: string): Promise<'delivered' | 'undelivered' | null> { return this.deliveries.status(appId, username, msgId); }
+  async markDelivered(appId: number, username: string, msgIds: readonly string[]): Promise<string[]> { return this.deliveries.markDelivered(appId, username, msgIds); }
+  async inbox(appId: number, username: string, afterSeq: bigint, maxSeq: bigint, limit: number): Promise<MessageRow[]> { return this.deliveries.inbox(appId, username, afterSeq, maxSeq, limit); }
+  async clientSend(appId: number, sender: string, clientId: string): Promise<Map<string, string>> { return this.deliveries.clientSend(appId, sender, clientId); }
 
   // ---- Contacts and block lists (postgres-contacts.ts) ----
   async addContact(ownerId: number, friendId: number, created: number): Promise<void> { return this.contacts.addContact(ownerId, friendId, created); }

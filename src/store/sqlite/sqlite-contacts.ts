@@ -1,8 +1,7 @@
 import type Database from 'better-sqlite3';
-import type { MessageAddress } from '../store.js';
 
 /**
- * Contacts (friendships), user block lists and the offline-message reads of the SQLite store.
+ * Contacts (friendships) and user block lists of the SQLite store.
  * Friendships are stored as two rows, one per direction, so a user's list is one index range.
  * Rows go with their users: the foreign keys cascade when a user is deleted.
  */
@@ -19,12 +18,6 @@ export class SqliteContacts {
       addBlock: db.prepare('INSERT OR IGNORE INTO user_blocks (owner_id, blocked_id, created) VALUES (?, ?, ?)'),
       removeBlock: db.prepare('DELETE FROM user_blocks WHERE owner_id = ? AND blocked_id = ?'),
       blocks: names('user_blocks', 'blocked_id'),
-      // INDEXED BY: without statistics the planner prefers the chat_type index, which would scan
-      // every one-to-one message of the app instead of those addressed to this user.
-      countTo: db
-        .prepare("SELECT count(*) FROM messages INDEXED BY messages_by_to WHERE app_id = ? AND to_id = ? AND chat_type = 'chat'")
-        .pluck(),
-      address: db.prepare('SELECT to_id, chat_type FROM messages WHERE app_id = ? AND msg_id = ?'),
     };
   }
 
@@ -60,12 +53,4 @@ export class SqliteContacts {
     return this.s.blocks.all(ownerId) as string[];
   }
 
-  countMessagesTo(appId: number, username: string): number {
-    return Number(this.s.countTo.get(appId, username));
-  }
-
-  messageAddress(appId: number, msgId: string): MessageAddress | null {
-    const r = this.s.address.get(appId, msgId) as { to_id: string; chat_type: string } | undefined;
-    return r ? { to: r.to_id, chatType: r.chat_type as MessageAddress['chatType'] } : null;
-  }
 }

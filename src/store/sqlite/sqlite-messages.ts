@@ -59,7 +59,11 @@ export class SqliteMessages {
       ),
       insertText: db.prepare('INSERT INTO messages_fts (rowid, bi, uni) VALUES (?, ?, ?)'),
       insertGeo: db.prepare('INSERT INTO messages_geo (id, min_lat, max_lat, min_lng, max_lng) VALUES (?, ?, ?, ?, ?)'),
+      insertDelivery: db.prepare('INSERT INTO deliveries (app_id, username, seq, timestamp) VALUES (?, ?, ?, ?)'),
+      insertClientId: db.prepare('INSERT INTO client_ids (app_id, sender, client_id, target, seq, timestamp) VALUES (?, ?, ?, ?, ?, ?)'),
       deleteMessage: db.prepare('DELETE FROM messages WHERE app_id = ? AND seq = ?'),
+      deleteDeliveries: db.prepare('DELETE FROM deliveries WHERE app_id = ? AND seq = ?'),
+      deleteClientIds: db.prepare('DELETE FROM client_ids WHERE app_id = ? AND seq = ?'),
       deleteText: db.prepare('DELETE FROM messages_fts WHERE rowid = ?'),
       deleteGeo: db.prepare('DELETE FROM messages_geo WHERE id = ?'),
       maxSeq: db.prepare("SELECT seq FROM sqlite_sequence WHERE name = 'messages'").pluck().safeIntegers(true),
@@ -107,8 +111,10 @@ export class SqliteMessages {
   }
 
   private insertOne(m: NewMessage): bigint {
-    const { text, ...row } = m;
+    const { text, recipients, clientId, ...row } = m;
     const seq = BigInt(this.stmts.insertMessage.run(row).lastInsertRowid);
+    if (recipients) for (const u of recipients) this.stmts.insertDelivery.run(m.appId, u, seq, m.timestamp);
+    if (clientId !== undefined) this.stmts.insertClientId.run(m.appId, m.from.toLowerCase(), clientId, m.to.toLowerCase(), seq, m.timestamp);
     if (text) {
       const t = textTokens(text);
       this.stmts.insertText.run(seq, t.bi.join(' '), t.uni.join(' '));
@@ -209,6 +215,8 @@ export class SqliteMessages {
       for (const seq of seqs) {
         if (this.stmts.deleteMessage.run(appId, seq).changes === 0) continue;
         deleted.push(seq);
+        this.stmts.deleteDeliveries.run(appId, seq);
+        this.stmts.deleteClientIds.run(appId, seq);
         this.stmts.deleteText.run(seq);
         this.stmts.deleteGeo.run(seq);
       }

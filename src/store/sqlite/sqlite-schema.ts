@@ -161,6 +161,31 @@ const MIGRATIONS: string[] = [
     modified INTEGER NOT NULL
   );
   `,
+  // 5: real-time delivery: every recipient's place for each one-to-one and group message (the
+  // inbox a resuming client walks, and whether the recipient acked it), and client send ids;
+  // the message's timestamp as PostgreSQL keeps it (there it finds the message's partition)
+  `
+  CREATE TABLE deliveries (
+    app_id INTEGER NOT NULL,
+    username TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    timestamp INTEGER NOT NULL,
+    delivered INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (app_id, username, seq)
+  ) WITHOUT ROWID;
+  CREATE INDEX deliveries_pending ON deliveries(app_id, username, seq) WHERE delivered = 0;
+  CREATE INDEX deliveries_by_seq ON deliveries(app_id, seq);
+  CREATE TABLE client_ids (
+    app_id INTEGER NOT NULL,
+    sender TEXT NOT NULL,
+    client_id TEXT NOT NULL,
+    target TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    timestamp INTEGER NOT NULL,
+    PRIMARY KEY (app_id, sender, client_id, target)
+  ) WITHOUT ROWID;
+  CREATE INDEX client_ids_by_seq ON client_ids(app_id, seq);
+  `,
 ];
 
 /** The schema version this build writes. */

@@ -9,10 +9,11 @@ import { SqliteMessages } from './sqlite-messages.js';
 import { UUID_RE } from '../../util/ids.js';
 import { applyPragmas, migrate } from './sqlite-schema.js';
 import { SqliteWriter } from './sqlite-writer.js';
+import { SqliteDeliveries } from './sqlite-deliveries.js';
 import {
   DuplicateError,
   type AdminRow, type AppRow, type ChatFileRow, type GroupKind, type GroupMember, type GroupPatch, type GroupRow, type JoinRefusal,
-  type MessageAddress, type MessageHit, type MessageQuery, type SplicedPage, type MessageRow, type NewChatFile, type NewGroup, type NewMessage,
+  type MessageHit, type MessageQuery, type SplicedPage, type MessageRow, type NewChatFile, type NewGroup, type NewMessage,
   type NewUser, type OrgRow, type Store, type UserPatch, type UserPosition, type UserRow,
 } from '../store.js';
 
@@ -275,11 +276,16 @@ export class SqliteStore implements Store {
 
   async deleteUsers(userIds: number[]): Promise<UserRow[]> {
     const del = this.sql('DELETE FROM users WHERE id = ? RETURNING *');
+    // A user's inbox goes with it: a new user of the same name must not inherit it.
+    const inbox = this.sql('DELETE FROM deliveries WHERE app_id = ? AND username = ?');
     const out: UserRow[] = [];
     this.db.transaction(() => {
       for (const id of userIds) {
         const r = del.get(id) as Row | undefined;
-        if (r) out.push(userFrom(r));
+        if (!r) continue;
+        const u = userFrom(r);
+        inbox.run(u.appId, u.username.toLowerCase());
+        out.push(u);
       }
     })();
     return out;
@@ -308,8 +314,19 @@ export class SqliteStore implements Store {
   async addBlocks(ownerId: number, blockedIds: number[], created: number): Promise<void> { this.contacts.addBlocks(ownerId, blockedIds, created); }
   async removeBlock(ownerId: number, blockedId: number): Promise<void> { this.contacts.removeBlock(ownerId, blockedId); }
   async listBlocks(ownerId: number): Promise<string[]> { return this.contacts.listBlocks(ownerId); }
-  async countMessagesTo(appId: number, username: string): Promise<number> { return this.contacts.countMessagesTo(appId, username); }
-  async messageAddress(appId: number, msgId: string): Promise<MessageAddress | null> { return this.contacts.messageAddress(appId, msgId); }
+
+  // Real-time delivery: sqlite-deliveries.ts (the rows are written with the messages, sqlite-messages.ts).
+  private deliveriesOf?: SqliteDeliveries;
+  private get deliveries(): SqliteDeliveries {
+    if (this.deliveriesOf?.db !== this.db) this.deliveriesOf = new SqliteDeliveries(this.db);
+    return this.deliveriesOf;
+  }
+  async pendingDeliveries(appId: number, username: string, afterSeq: bigint, limit: number): Promise<MessageRow[]> { return this.deliveries.pending(appId, username, afterSeq, limit); }
+  async countPendingDeliveries(appId: number, username: string): Promise<number> { return this.deliveries.countPending(appId, username); }
+  async deliveryStatus(appId: number, username: string, msgId: string): Promise<'delivered' | 'undelivered' | null> { return this.deliveries.status(appId, username, msgId); }
+  async markDelivered(appId: number, username: string, msgIds: readonly string[]): Promise<string[]> { return this.deliveries.markDelivered(appId, username, msgIds); }
+  async inbox(appId: number, username: string, afterSeq: bigint, maxSeq: bigint, limit: number): Promise<MessageRow[]> { return this.deliveries.inbox(appId, username, afterSeq, maxSeq, limit); }
+  async clientSend(appId: number, sender: string, clientId: string): Promise<Map<string, string>> { return this.deliveries.clientSend(appId, sender, clientId); }
 
   // Groups and chat rooms: sqlite-groups.ts, its statements prepared on first use.
   private groupsOf?: SqliteGroups;

@@ -1,0 +1,67 @@
+import type Database from 'better-sqlite3';
+import { messageFrom, type Row } from '../rows.js';
+import type { MessageRow } from '../store.js';
+
+/**
+ * The real-time delivery reads of the SQLite store: each recipient's inbox rows (written with
+ * their messages by sqlite-messages.ts), acks, and the messages of a client send id. User names
+ * are stored lower-cased, as the callers pass them.
+ */
+export class SqliteDeliveries {
+  private readonly s;
+
+  constructor(readonly db: Database.Database) {
+    this.s = {
+      pending: db.prepare(
+        `SELECT m.* FROM deliveries d INDEXED BY deliveries_pending JOIN messages m ON m.seq = d.seq
+         WHERE d.app_id = ? AND d.username = ? AND d.delivered = 0 AND d.seq > ? ORDER BY d.seq LIMIT ?`,
+      ).safeIntegers(true),
+      countPending: db.prepare('SELECT count(*) FROM deliveries INDEXED BY deliveries_pending WHERE app_id = ? AND username = ? AND delivered = 0').pluck(),
+      status: db.prepare(
+        'SELECT d.delivered FROM messages m JOIN deliveries d ON d.app_id = m.app_id AND d.username = ? AND d.seq = m.seq WHERE m.app_id = ? AND m.msg_id = ?',
+      ).pluck(),
+      mark: db.prepare(
+        `UPDATE deliveries SET delivered = 1 WHERE app_id = ? AND username = ? AND delivered = 0
+         AND seq = (SELECT seq FROM messages WHERE app_id = ? AND msg_id = ?)`,
+      ),
+      inbox: db.prepare(
+        `SELECT m.* FROM deliveries d JOIN messages m ON m.seq = d.seq
+         WHERE d.app_id = ? AND d.username = ? AND d.seq > ? AND d.seq <= ? ORDER BY d.seq LIMIT ?`,
+      ).safeIntegers(true),
+      clientSend: db.prepare(
+        'SELECT c.target, m.msg_id FROM client_ids c JOIN messages m ON m.seq = c.seq WHERE c.app_id = ? AND c.sender = ? AND c.client_id = ?',
+      ),
+    };
+  }
+
+  pending(appId: number, username: string, afterSeq: bigint, limit: number): MessageRow[] {
+    return (this.s.pending.all(appId, username, afterSeq, limit) as Row[]).map(messageFrom);
+  }
+
+  countPending(appId: number, username: string): number {
+    return Number(this.s.countPending.get(appId, username));
+  }
+
+  status(appId: number, username: string, msgId: string): 'delivered' | 'undelivered' | null {
+    const v = this.s.status.get(username, appId, msgId) as number | undefined;
+    return v === undefined ? null : v ? 'delivered' : 'undelivered';
+  }
+
+  markDelivered(appId: number, username: string, msgIds: readonly string[]): string[] {
+    const done: string[] = [];
+    this.db.transaction(() => {
+      for (const id of new Set(msgIds)) if (this.s.mark.run(appId, username, appId, id).changes > 0) done.push(id);
+    })();
+    return done;
+  }
+
+  inbox(appId: number, username: string, afterSeq: bigint, maxSeq: bigint, limit: number): MessageRow[] {
+    return (this.s.inbox.all(appId, username, afterSeq, maxSeq, limit) as Row[]).map(messageFrom);
+  }
+
+  clientSend(appId: number, sender: string, clientId: string): Map<string, string> {
+    const rows = this.s.clientSend.all(appId, sender.toLowerCase(), clientId) as { target: string; msg_id: string }[];
+    return new Map(rows.map((r) => [r.target, r.msg_id]));
+  }
+}
+
