@@ -57,7 +57,9 @@ export function buildServices(config: Config, store: Store, key: Buffer, bus: Bu
       if (config.logLevel !== 'silent') process.stderr.write(`chatvault realtime: ${context}: ${e instanceof Error ? e.message : String(e)}\n`);
     },
   });
-  const users = new UserService(store, tokens, cursors, config.tokenTtlSeconds, (ids) => groups.deleteOwnedBy(ids));
+  const users = new UserService(store, tokens, cursors, config.tokenTtlSeconds, (ids) => groups.deleteOwnedBy(ids), async (appId, names) => {
+    for (const name of names) await realtime.router.closeUser(appId, name, 'removed');
+  });
   return {
     config,
     store,

@@ -39,7 +39,16 @@ export class UserService {
     private readonly ttl: number,
     /** Runs before users are deleted, with their ids: deletes what they own (groups, rooms). */
     private readonly beforeDelete: (userIds: number[]) => Promise<void> = async () => {},
+    /** Ends the users' real-time connections on every node (a kick, a deactivation, a deletion). */
+    private readonly cutOff: (appId: number, usernames: string[]) => Promise<void> = async () => {},
   ) {}
+
+  /** `GET /users/{u}/disconnect`: closes the user's connections (they may log in again). */
+  async disconnect(app: AppRow, nameOrUuid: string): Promise<UserRow> {
+    const u = await this.get(app, nameOrUuid);
+    await this.cutOff(app.id, [u.username]);
+    return u;
+  }
 
   /** Registers one user or a batch (all-or-nothing). */
   async register(app: AppRow, body: unknown): Promise<UserRow[]> {
@@ -113,6 +122,9 @@ export class UserService {
     await this.beforeDelete(userIds);
     const deleted = await this.store.deleteUsers(userIds);
     this.tokens.forget();
+    const byApp = new Map<number, string[]>();
+    for (const u of deleted) byApp.set(u.appId, [...(byApp.get(u.appId) ?? []), u.username]);
+    for (const [appId, names] of byApp) await this.cutOff(appId, names);
     return deleted;
   }
 
@@ -151,6 +163,7 @@ export class UserService {
     if (u.activated === activated) return u;
     const updated = await this.store.updateUser(u.id, { activated, modified: Date.now() });
     this.tokens.forget();
+    if (!activated) await this.cutOff(app.id, [u.username]);
     return updated;
   }
 

@@ -45,6 +45,9 @@ export class SessionRegistry {
   private readonly users = new Map<string, Map<string, SessionTransport>>();
   private total = 0;
 
+  /** Hears a user's first session on this node (`true`) and the end of its last (`false`). */
+  onPresence: (appId: number, username: string, online: boolean) => void = () => {};
+
   /** `onError` hears what a transport callback threw; one broken session must not stop a fan-out. */
   constructor(private readonly onError: (error: unknown) => void = () => {}) {}
 
@@ -52,7 +55,10 @@ export class SessionRegistry {
   register(key: SessionKey, transport: SessionTransport): Registration {
     const k = userKey(key.appId, key.username);
     let byResource = this.users.get(k);
-    if (!byResource) this.users.set(k, (byResource = new Map()));
+    if (!byResource) {
+      this.users.set(k, (byResource = new Map()));
+      this.safely(() => this.onPresence(key.appId, key.username, true));
+    }
     const old = byResource.get(key.resource);
     byResource.set(key.resource, transport);
     if (old) this.safely(() => old.close('conflict'));
@@ -105,6 +111,7 @@ export class SessionRegistry {
     if (!byResource) return 0;
     this.users.delete(k);
     this.total -= byResource.size;
+    this.safely(() => this.onPresence(appId, username, false));
     for (const t of byResource.values()) this.safely(() => t.close(reason));
     return byResource.size;
   }
@@ -127,8 +134,12 @@ export class SessionRegistry {
     // Identity, not the key: a replaced session's late unregister must not remove its successor.
     if (!byResource || byResource.get(resource) !== transport) return false;
     byResource.delete(resource);
-    if (byResource.size === 0) this.users.delete(k);
     this.total--;
+    if (byResource.size === 0) {
+      this.users.delete(k);
+      const i = k.indexOf('\0');
+      this.safely(() => this.onPresence(Number(k.slice(0, i)), k.slice(i + 1), false));
+    }
     return true;
   }
 

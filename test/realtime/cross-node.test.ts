@@ -76,4 +76,35 @@ describe('real-time delivery across two nodes', { skip }, () => {
       for (const r of regs) r.unregister();
     }
   });
+
+  test('status is online on every node while a session is on one; a kick or deactivation on node B closes the session on node A', async () => {
+    const apiB = new Api(b.url, apiA.token);
+    const status = async (api: Api, u: string): Promise<unknown> => (await api.get(`/demo/chat/users/${u}/status`)).body.data[u];
+    assert.equal(await status(apiB, 'erin'), 'offline');
+    const t = new FakeSession();
+    const reg = a.cv.services.realtime.sessions.register({ appId, username: 'erin', resource: 'webim' }, t);
+    await eventually('node B sees erin online', async () => (await status(apiB, 'erin')) === 'online');
+    assert.equal(await status(apiA, 'erin'), 'online');
+    assert.equal((await apiB.get('/demo/chat/users/erin/disconnect')).status, 200);
+    await eventually('the kick crossed to node A', () => t.closed.length === 1);
+    assert.deepEqual(t.closed, ['removed']);
+    await eventually('node B sees erin offline', async () => (await status(apiB, 'erin')) === 'offline');
+    assert.equal(reg.unregister(), false, 'the kick removed the session already');
+
+    const t2 = new FakeSession();
+    a.cv.services.realtime.sessions.register({ appId, username: 'erin', resource: 'webim' }, t2);
+    assert.equal((await apiB.post('/demo/chat/users/erin/deactivate')).status, 200);
+    await eventually('the deactivation closed the session on node A', () => t2.closed.length === 1);
+    assert.equal((await apiB.post('/demo/chat/users/erin/activate')).status, 200);
+  });
+
+  test('a node that stops takes its users offline on the others', async () => {
+    const c = await startTestServer(ENV, tempDir('cv-rt-c-'));
+    const t = new FakeSession();
+    c.cv.services.realtime.sessions.register({ appId, username: 'carol', resource: 'webim' }, t);
+    await eventually('node A sees carol online', () => a.cv.services.realtime.presence.isOnline(appId, 'carol'));
+    await c.close();
+    assert.deepEqual(t.closed, ['shutdown']);
+    await eventually('node A sees carol offline', () => !a.cv.services.realtime.presence.isOnline(appId, 'CAROL'));
+  });
 });

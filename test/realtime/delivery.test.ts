@@ -140,4 +140,43 @@ describe('real-time core on one node', () => {
       for (const r of regs) r.unregister();
     }
   });
+
+  test('status follows the sessions; disconnect, deactivation and deletion close them with "removed"', async () => {
+    const rt = s.cv.services.realtime;
+    const status = async (u: string): Promise<unknown> => Object.values((await api.get(`/demo/chat/users/${u}/status`)).body.data as Record<string, string>)[0];
+    assert.equal(await status('gm1'), 'offline');
+    const t1 = new FakeSession();
+    const t2 = new FakeSession();
+    const r1 = rt.sessions.register({ appId: app.id, username: 'gm1', resource: 'webim' }, t1);
+    rt.sessions.register({ appId: app.id, username: 'gm1', resource: 'mobile' }, t2);
+    assert.equal(await status('GM1'), 'online');
+    r1.unregister();
+    assert.equal(await status('gm1'), 'online', 'one session is left');
+    const d = await api.get('/demo/chat/users/gm1/disconnect');
+    assert.equal(d.status, 200, d.text);
+    assert.deepEqual([t1.closed, t2.closed], [[], ['removed']]);
+    assert.equal(await status('gm1'), 'offline');
+
+    const t3 = new FakeSession();
+    rt.sessions.register({ appId: app.id, username: 'gm1', resource: 'webim' }, t3);
+    assert.equal((await api.post('/demo/chat/users/gm1/deactivate')).status, 200);
+    assert.deepEqual(t3.closed, ['removed']);
+    assert.equal((await api.post('/demo/chat/users/gm1/activate')).status, 200);
+
+    assert.equal((await api.post('/demo/chat/users', { username: 'gone', password: 'pw' })).status, 200);
+    const t4 = new FakeSession();
+    rt.sessions.register({ appId: app.id, username: 'gone', resource: 'webim' }, t4);
+    assert.equal((await api.delete('/demo/chat/users/gone')).status, 200);
+    assert.deepEqual(t4.closed, ['removed']);
+  });
+
+  test("a deleted user's inbox goes with it: a new user of the same name starts empty", async () => {
+    assert.equal((await api.post('/demo/chat/users', { username: 'reborn', password: 'pw' })).status, 200);
+    await send('users', 'reborn', 'alice', 'for the first one');
+    assert.equal(await s.cv.services.realtime.delivery.count(app.id, 'reborn'), 1);
+    assert.equal((await api.delete('/demo/chat/users/reborn')).status, 200);
+    assert.equal((await api.post('/demo/chat/users', { username: 'Reborn', password: 'pw' })).status, 200);
+    assert.equal(await s.cv.services.realtime.delivery.count(app.id, 'reborn'), 0);
+    assert.deepEqual((await s.cv.services.realtime.delivery.inbox(app.id, 'reborn', 0n, 10)).messages, []);
+  });
 });

@@ -29,10 +29,10 @@ export function userLifecycleRoutes(app: FastifyInstance, s: Services): void {
     return envelope(req, s.config.publicUrl, { action: 'activate user', app: a, path: '/users' });
   });
 
-  // No real-time connections exist yet, so there is nothing to close: it only answers.
+  // Closes the user's connections on every node ("User removed"); the user may log in again.
   app.get<{ Params: UserParams }>(`${user}/disconnect`, async (req) => {
     const a = await authorize(req, 'disconnect');
-    await s.users.get(a, req.params.username);
+    await s.users.disconnect(a, req.params.username);
     return envelope(req, s.config.publicUrl, { action: 'Disconnect user', app: a, path: '/users', data: { result: true } });
   });
 

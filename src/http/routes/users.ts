@@ -90,7 +90,7 @@ export function userRoutes(app: FastifyInstance, s: Services): void {
     const a = await appOf(req.params, `users/${req.params.username}/status`);
     await requireAppAdmin(s, req, a, '/users');
     const u = await s.users.get(a, req.params.username);
-    // No real-time connections exist yet, so every user is offline.
-    return envelope(req, s.config.publicUrl, { action: 'get', app: a, entities: [], data: { [u.username]: 'offline' } });
+    const online = s.realtime.presence.isOnline(a.id, u.username);
+    return envelope(req, s.config.publicUrl, { action: 'get', app: a, entities: [], data: { [u.username]: online ? 'online' : 'offline' } });
   });
 }
