@@ -80,7 +80,7 @@ export async function prepare(config: Config, announce: Announce = () => {}): Pr
 export async function startChatvault(config: Config, announce?: Announce): Promise<Chatvault> {
   const services = await prepare(config, announce);
   const http = buildServer(services);
-  const xmpp = attachXmppWs(http.server, services);
+  const xmpp = attachXmppWs(http.server, services, { domain: config.xmppDomain });
   try {
     await http.listen({ port: config.port, host: config.host });
   } catch (e) {

@@ -102,7 +102,7 @@ async function userToken(user: string): Promise<string> {
 }
 
 /** Open, SASL PLAIN, restart, bind, session: the web SDK's login (spec §4). */
-async function login(user: string, password: string, resource = 'webim'): Promise<Client> {
+async function login(user: string, password: string, resource = 'webim', available = true): Promise<Client> {
   const c = await Client.connect();
   c.send(OPEN);
   assert.match(await c.expect(/^<open /), /version="1.0"/);
@@ -118,6 +118,8 @@ async function login(user: string, password: string, resource = 'webim'): Promis
   assert.match(bound, new RegExp(`<jid>${APPKEY}_${user}@easemob.com/${resource}</jid>`));
   c.send('<iq type="set" id="_session_auth_2" xmlns="jabber:client"><session xmlns="urn:ietf:params:xml:ns:xmpp-session"/></iq>');
   assert.match(await c.expect(/_session_auth_2/), /type="result"/);
+  // The initial presence: delivery starts (spec §4.5).
+  if (available) c.send('<presence xmlns="jabber:client"/>');
   return c;
 }
 
@@ -138,7 +140,7 @@ describe('XMPP over WebSocket', () => {
     assert.ok(mid, ack);
     assert.match(ack, /^<message xmlns="jabber:client" from="easemob.com" to="demo#chat_alice@easemob.com\/webim"><body>WEBIM_1<\/body><received xmlns="urn:xmpp:receipts" mid="\d+">WEBIM_1<\/received><\/message>$/);
 
-    const incoming = await bob.expect(/<message /);
+    const incoming = await bob.expect(new RegExp(`<message [^>]*id="${mid}"`));
     assert.match(incoming, new RegExp(`from="demo#chat_alice@easemob.com" to="demo#chat_bob@easemob.com/webim" type="chat" id="${mid}"`));
     const body = /<body>(.*)<\/body>/.exec(incoming)![1]!.replace(/&quot;/g, '"').replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&amp;/g, '&');
     assert.deepEqual(JSON.parse(body), { bodies: [{ type: 'txt', msg: 'hello <bob> & co' }], ext: { weichat: { originType: 'webim' } }, from: 'alice', to: 'bob' });
@@ -182,7 +184,7 @@ describe('XMPP over WebSocket', () => {
     const ack = await alice.expect(/urn:xmpp:receipts/);
     const mid = /mid="(\d+)"/.exec(ack)?.[1];
     assert.ok(mid, ack);
-    assert.match(await bob.expect(/<message /), new RegExp(`id="${mid}"`));
+    await bob.expect(new RegExp(`<message [^>]*id="${mid}"`));
     carol.send(`<message type="groupchat" to="${APPKEY}_${gid}@conference.easemob.com" id="G2"><body>${body}</body></message>`);
     assert.match(await carol.expect(/G2/), /type="error".*code="403"/);
     const r = await api.get(`/demo/chat/chatmessages?ql=${encodeURIComponent(`select * where to = '${gid}'`)}`);
