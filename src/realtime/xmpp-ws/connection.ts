@@ -6,7 +6,7 @@ import type { RealtimeSignal } from '../realtime-signal.js';
 import type { CloseReason, Registration, SessionTransport } from '../session-registry.js';
 import { authenticatePlain } from './auth.js';
 import { DeliveryGate } from './delivery-gate.js';
-import { handleMessage } from './messages.js';
+import { ackedId, handleMessage } from './messages.js';
 import { roomItems } from './muc.js';
 import { handlePresence, type PresenceHooks } from './presence.js';
 import { rosterIq } from './roster.js';
@@ -37,14 +37,21 @@ export interface ConnectionOptions {
  */
 type State = 'opening' | 'sasl' | 'restart' | 'bind' | 'bound' | 'closed';
 
-// Frames waiting while an earlier one is handled (a login or a send awaits the store).
-const MAX_QUEUED_FRAMES = 64;
+// Frames waiting while an earlier one is handled (a login or a send awaits the store), bounded
+// in bytes (64 full-size stanzas) and in number. A socket read can hand over hundreds of small
+// frames at once (a burst of acks), so the count alone would cut off a well-behaved client.
+const MAX_QUEUED_BYTES = 4 * 1024 * 1024;
+const MAX_QUEUED_FRAMES = 4096;
 // Past this much unsent output the client is not reading: drop it; its messages stay pending.
 const MAX_BUFFERED_BYTES = 4 * 1024 * 1024;
 // A replay writes while the send buffer is below this, then waits for the client to read.
 const REPLAY_LOW_WATER_BYTES = 512 * 1024;
 // How long a replay waits for a client that stopped reading before giving up on it.
 const DRAIN_TIMEOUT_MS = 30_000;
+// Acks waiting for their store write; a client acking faster than the store keeps up is cut off.
+const MAX_WAITING_ACKS = 10_000;
+// Acks written together in one store call.
+const ACK_BATCH = 500;
 // Subscription requests remembered per session (each one lets `subscribed` accept it).
 const MAX_ASKED = 1000;
 
@@ -53,11 +60,15 @@ export class XmppConnection implements SessionTransport {
   private state: State = 'opening';
   private queue: Promise<void> = Promise.resolve();
   private queued = 0;
+  private queuedBytes = 0;
   private login: { app: AppRow; user: UserRow } | null = null;
   private identity: S.Identity | null = null;
   private registration: Registration | null = null;
   private context: SessionContext | null = null;
   private readonly askedBy = new Set<string>();
+  private quiet = false;
+  private acks: string[] = [];
+  private ackFlush: Promise<void> | null = null;
   private readonly gate = new DeliveryGate({
     load: (after, limit) => this.s.realtime.delivery.pending(this.login!.app.id, this.login!.user.username, after, limit),
     push: (m, delayed) => this.push(S.incomingMessage(m, this.identity!, delayed)),
@@ -80,7 +91,9 @@ export class XmppConnection implements SessionTransport {
   /** A WebSocket message arrived; frames are handled one after another, in order. */
   receive(data: string): void {
     if (this.state === 'closed') return;
-    if (++this.queued > MAX_QUEUED_FRAMES) return this.fail('policy-violation', 'too many frames in flight');
+    const bytes = data.length;
+    this.queuedBytes += bytes;
+    if (++this.queued > MAX_QUEUED_FRAMES || this.queuedBytes > MAX_QUEUED_BYTES) return this.fail('policy-violation', 'too many frames in flight');
     this.queue = this.queue
       .then(() => this.handleFrame(data))
       .catch((e: unknown) => {
@@ -89,6 +102,7 @@ export class XmppConnection implements SessionTransport {
       })
       .finally(() => {
         this.queued--;
+        this.queuedBytes -= bytes;
       });
   }
 
@@ -122,6 +136,8 @@ export class XmppConnection implements SessionTransport {
   }
 
   close(reason: CloseReason): void {
+    // The node is stopping (its store with it): contacts learn from the presence directory instead.
+    if (reason === 'shutdown') this.quiet = true;
     if (reason === 'conflict') this.fail('conflict', 'Replaced by new connection');
     else if (reason === 'removed') this.fail('conflict', 'User removed');
     else this.fail('system-shutdown');
@@ -134,6 +150,25 @@ export class XmppConnection implements SessionTransport {
     if (this.state === 'closed') return;
     if (this.socket.bufferedAmount > MAX_BUFFERED_BYTES) return this.fail('resource-constraint', 'client not reading');
     this.send(data);
+  }
+
+  private queueAck(msgId: string): void {
+    if (msgId === '') return;
+    if (this.acks.length >= MAX_WAITING_ACKS) return this.fail('policy-violation', 'too many acks in flight');
+    this.acks.push(msgId);
+    this.ackFlush ??= this.flushAcks();
+  }
+
+  private async flushAcks(): Promise<void> {
+    const { app, user } = this.login!;
+    try {
+      while (this.acks.length > 0) await this.s.realtime.router.ack(app.id, user.username, this.acks.splice(0, ACK_BATCH));
+    } catch (e) {
+      this.opts.onError('xmpp ack', e);
+      this.fail('internal-server-error');
+    } finally {
+      this.ackFlush = null;
+    }
   }
 
   /** Waits until the client read most of what was sent; false if the stream ended or the wait timed out. */
@@ -186,7 +221,7 @@ export class XmppConnection implements SessionTransport {
     this.registration?.unregister();
     this.registration = null;
     // Contacts hear the user leave, unless another of its sessions here is still on.
-    if (wasAvailable && this.context && !this.s.realtime.sessions.isOnline(this.context.app.id, this.context.user.username)) {
+    if (wasAvailable && !this.quiet && this.context && !this.s.realtime.sessions.isOnline(this.context.app.id, this.context.user.username)) {
       this.announce('unavailable', undefined).catch((e: unknown) => this.opts.onError('xmpp unavailable presence', e));
     }
   }
@@ -240,11 +275,18 @@ export class XmppConnection implements SessionTransport {
         if (el.name === 'iq' && child(el, 'bind', S.NS.bind)) return this.onBind(el);
         if (el.name === 'iq') return this.onIq(el);
         return this.fail('not-authorized');
-      case 'bound':
+      case 'bound': {
+        // Acks B do not wait in the frame queue: a client acking a long replay sends hundreds at
+        // once. They are written in batches; every other stanza waits for the acks before it.
+        const ack = el.name === 'message' ? ackedId(el) : null;
+        if (ack !== null) return this.queueAck(ack);
+        if (this.ackFlush) await this.ackFlush;
+        if (this.isClosed()) return;
         if (el.name === 'message') return handleMessage(this.s, this.context!, el, (d) => this.send(d));
         if (el.name === 'iq') return this.onIq(el);
         if (el.name === 'presence') return handlePresence(this.context!, el, this.presenceHooks);
         return this.fail('unsupported-stanza-type');
+      }
       default:
         // Before the stream is open, or between SASL success and the restart.
         return this.fail('bad-format', 'stream not open');

@@ -13,11 +13,9 @@ import { child, text, type XmlElement } from './xml.js';
 export async function handleMessage(s: Services, b: BoundSession, el: XmlElement, send: (data: string) => void): Promise<void> {
   const clientId = el.attrs.id;
   const body = child(el, 'body');
-  const received = child(el, 'received', S.NS.receipts);
-  if (received && !body) {
-    // Ack B: "I got the message with this server id".
-    const mid = received.attrs.id ?? clientId;
-    if (mid) await s.realtime.router.ack(b.app.id, b.user.username, [mid]);
+  const ack = ackedId(el);
+  if (ack !== null) {
+    if (ack !== '') await s.realtime.router.ack(b.app.id, b.user.username, [ack]);
     return;
   }
   const receipt = child(el, 'delivery', S.NS.receipts) ?? child(el, 'acked', S.NS.receipts);
@@ -58,6 +56,16 @@ export async function handleMessage(s: Services, b: BoundSession, el: XmlElement
     return reject(e.status, CONDITIONS[e.status] ?? 'bad-request', e.description ?? e.code);
   }
   if (msgId !== undefined) send(S.serverAck(b.domain, me, clientId ?? '', msgId));
+}
+
+/**
+ * The server id an ack B (`<received>` without a body: "I got the message with this id")
+ * acknowledges, '' for one naming none, null when the message is not an ack B.
+ */
+export function ackedId(el: XmlElement): string | null {
+  const received = child(el, 'received', S.NS.receipts);
+  if (!received || child(el, 'body')) return null;
+  return (received.attrs.id ?? el.attrs.id ?? '').slice(0, 64);
 }
 
 /**
