@@ -129,6 +129,13 @@ interface WebIm {
   message: new (type: 'txt', id: string) => SdkMessage;
 }
 
+/** One REST request the SDK made (its token call when logging in with a password). */
+export interface SdkRequest {
+  method: string;
+  url: string;
+  body: string | undefined;
+}
+
 /** One WebSocket frame as the SDK's socket saw it. */
 export interface Frame {
   dir: 'in' | 'out';
@@ -160,6 +167,7 @@ interface SdkWindow {
   eval(code: string): unknown;
   close(): void;
   WebSocket: { prototype: { send(data: unknown): void } };
+  XMLHttpRequest: { prototype: { open(method: string, url: string, ...rest: unknown[]): void; send(body?: unknown): void } };
 }
 interface JsdomModule {
   JSDOM: new (html: string, options: { url: string; runScripts: 'outside-only'; virtualConsole: VirtualConsoleLike }) => { window: SdkWindow };
@@ -207,6 +215,7 @@ export class WebSdkClient {
   readonly presences: SdkPresence[] = [];
   readonly errors: SdkError[] = [];
   readonly frames: Frame[] = [];
+  readonly requests: SdkRequest[] = [];
   opened = 0;
   closed = 0;
   user = '';
@@ -224,6 +233,7 @@ export class WebSdkClient {
   ) {
     const window = dom.window;
     this.recordFrames(window);
+    this.recordRequests(window);
     const { strophe, websdk } = sdkScripts(opts.version);
     window.eval(strophe);
     window.eval(websdk);
@@ -375,6 +385,7 @@ export class WebSdkClient {
     const lines = this.frames.map((f) => `${f.dir === 'in' ? 'S→C' : 'C→S'} ${f.data}`);
     return [
       `-- ${this.describe()}: opened=${this.opened} closed=${this.closed}`,
+      ...this.requests.map((r) => `REST ${r.method} ${r.url} ${r.body ?? ''}`),
       ...lines,
       `errors: ${JSON.stringify(this.errors.map(summarizeError))}`,
       `acks: ${JSON.stringify(this.acks)}`,
@@ -385,6 +396,24 @@ export class WebSdkClient {
 
   private describe(): string {
     return `websdk ${this.opts.version} user ${this.user || '(not logged in)'}`;
+  }
+
+  /** Records the SDK's XMLHttpRequests (method, URL, body) as they are sent. */
+  private recordRequests(window: SdkWindow): void {
+    const requests = this.requests;
+    const proto = window.XMLHttpRequest.prototype;
+    const open = proto.open;
+    const send = proto.send;
+    const pending = new WeakMap<object, { method: string; url: string }>();
+    proto.open = function (this: object, method: string, url: string, ...rest: unknown[]) {
+      pending.set(this, { method, url });
+      open.call(this, method, url, ...rest);
+    };
+    proto.send = function (this: object, body?: unknown) {
+      const r = pending.get(this);
+      if (r) requests.push({ ...r, body: body === undefined || body === null ? undefined : String(body) });
+      send.call(this, body);
+    };
   }
 
   /**

@@ -109,6 +109,13 @@ for (const version of SDK_VERSIONS) {
       const byPassword = client(version);
       await byPassword.login({ user: u.pwd, password: `${u.pwd}-pw` });
       assert.equal(byPassword.isOpened(), true);
+      assert.deepEqual(byToken.requests, [], 'a token login makes no REST call');
+      assert.equal(byPassword.requests.length, 1, byPassword.transcript());
+      const tokenCall = byPassword.requests[0]!;
+      assert.deepEqual([tokenCall.method, tokenCall.url], ['POST', `${s.url}/demo/chat/token`]);
+      const sentBody = JSON.parse(tokenCall.body ?? '{}') as Record<string, unknown>;
+      assert.deepEqual({ ...sentBody, timestamp: undefined }, { grant_type: 'password', username: u.pwd, password: `${u.pwd}-pw`, timestamp: undefined });
+      assert.equal(typeof sentBody.timestamp, 'number', 'the 1.4.x SDKs add a timestamp the server must ignore');
       // The stream password is `$t$` + the token the SDK's REST call got: a working user token.
       const fetched = saslPassword(byPassword);
       assert.match(fetched, /^\$t\$./, byPassword.transcript());
@@ -229,7 +236,26 @@ for (const version of SDK_VERSIONS) {
       await Promise.all([owner.close(), m1.close()]);
     });
 
-    test('7. a kicked or deactivated user is disconnected with conflict', async () => {
+    test('7a. a second login with the same resource replaces the first with conflict', async () => {
+      const u = await makeUsers(version, 'replace', ['twice']);
+      const first = await online(version, u.twice);
+      const second = await online(version, u.twice);
+      const conflict = await first.waitForError((e) => e.conflict === true, 'an error with conflict');
+      assert.equal(conflict.type, SDK_CODE.SERVER_ERROR);
+      await first.waitForClosed();
+      assert.equal(first.isOpened(), false);
+      assert.ok(first.frames.some((f) => f.dir === 'in' && f.data.includes('<conflict xmlns="urn:ietf:params:xml:ns:xmpp-streams"/>')), first.transcript());
+      // The new session is the live one.
+      const sent = await api.post('/demo/chat/messages?useMsgId=true', { target_type: 'users', target: [u.twice], msg: { type: 'txt', msg: 'to the new tab' } });
+      assert.equal(sent.status, 200, sent.text);
+      assert.equal((await second.waitForText(isText('to the new tab'))).id, sent.body.data[u.twice]);
+      assert.equal(second.isOpened(), true);
+      assert.deepEqual(second.errors, []);
+      assert.equal(first.texts.length, 0);
+      await second.close();
+    });
+
+    test('7. a kicked (users/{u}/disconnect) or deactivated user is disconnected with conflict', async () => {
       const u = await makeUsers(version, 'kick', ['kicked', 'gone', 'stays']);
       const stays = await online(version, u.stays);
       for (const [who, action] of [[u.kicked, () => api.get(`/demo/chat/users/${u.kicked}/disconnect`)], [u.gone, () => api.post(`/demo/chat/users/${u.gone}/deactivate`)]] as const) {
