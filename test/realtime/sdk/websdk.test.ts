@@ -136,7 +136,7 @@ for (const version of SDK_VERSIONS) {
       assert.match(ack.mid, /^\d+$/);
       const got = await bob.waitForText(isText(text));
       assert.deepEqual({ id: got.id, type: got.type, from: got.from, to: got.to, delay: got.delay }, { id: ack.mid, type: 'chat', from: u.alice, to: u.bob, delay: undefined });
-      assert.equal(got.ext.weichat !== undefined, true, 'ext passes through');
+      assert.deepEqual(got.ext, { weichat: { originType: 'webim' } }, 'ext passes through');
 
       const back = await bob.sendText({ user: u.alice }, 'and back');
       const reply = await alice.waitForText(isText('and back'));
@@ -146,29 +146,33 @@ for (const version of SDK_VERSIONS) {
       await bob.close();
     });
 
-    test('3. a message sent while the receiver was offline arrives after login with its delay stamp', async () => {
+    test('3. messages sent while the receiver was offline arrive after login, in order, with their delay stamps', async () => {
       const u = await makeUsers(version, 'offline', ['alice', 'bob']);
       const sent = await api.post('/demo/chat/messages?useMsgId=true', { target_type: 'users', target: [u.bob], msg: { type: 'txt', msg: 'while you were away' }, from: u.alice });
       assert.equal(sent.status, 200, sent.text);
       const msgId = sent.body.data[u.bob] as string;
       const stored = await exported(msgId);
+      // A socket send to an offline user waits the same way.
+      const alice = await online(version, u.alice);
+      const bySdk = await alice.sendText({ user: u.bob }, 'also while away');
 
       const bob = await online(version, u.bob);
-      const got = await bob.waitForText(isText('while you were away'), 'the offline message');
-      assert.equal(got.id, msgId);
-      assert.equal(got.from, u.alice);
-      assert.equal(got.to, u.bob);
+      const got = await bob.waitForText(isText('while you were away'), 'the offline message sent by REST');
+      assert.deepEqual({ id: got.id, type: got.type, from: got.from, to: got.to }, { id: msgId, type: 'chat', from: u.alice, to: u.bob });
       assert.ok(got.delay, `no delay on the offline message\n${bob.transcript()}`);
       // XEP-0082 stamps may drop the milliseconds: the same second as the stored timestamp.
       assert.equal(Math.floor(Date.parse(got.delay) / 1000), Math.floor(stored.timestamp / 1000), `delay ${got.delay} vs timestamp ${stored.timestamp}`);
+      const second = await bob.waitForText(isText('also while away'), 'the offline message sent by the SDK');
+      assert.equal(second.id, bySdk.mid);
+      assert.ok(second.delay, `no delay on the offline message\n${bob.transcript()}`);
+      assert.ok(bob.texts.indexOf(got) < bob.texts.indexOf(second), 'replayed oldest first');
 
-      // A live message after it: the offline one came exactly once, and the live one has no delay.
-      const alice = await online(version, u.alice);
+      // A live message after them: each offline one came exactly once, and the live one has no delay.
       const live = await alice.sendText({ user: u.bob }, 'now live');
       const liveGot = await bob.waitForText(isText('now live'));
       assert.equal(liveGot.id, live.mid);
       assert.equal(liveGot.delay, undefined);
-      assert.equal(bob.texts.filter(isText('while you were away')).length, 1, bob.transcript());
+      assert.deepEqual(bob.texts.map((t) => t.data), ['while you were away', 'also while away', 'now live'], bob.transcript());
       await alice.close();
       await bob.close();
     });
@@ -216,9 +220,9 @@ for (const version of SDK_VERSIONS) {
       // A member speaks too; the sender gets no copy of its own message.
       const reply = await m1.sendText({ group: gid }, 'member reply');
       for (const m of [owner, m2]) assert.equal((await m.waitForText(isText('member reply'))).id, reply.mid);
-      const sentinel = await m2.sendText({ group: gid }, 'sentinel');
+      // Delivery keeps each sender's order, so once m2's later message is in, any copy would be too.
+      await m2.sendText({ group: gid }, 'sentinel');
       await m1.waitForText(isText('sentinel'));
-      assert.equal(sentinel.mid.length > 0, true);
       assert.equal(m1.texts.filter(isText('member reply')).length, 0, m1.transcript());
       await Promise.all([owner.close(), m1.close(), m2.close()]);
     });
