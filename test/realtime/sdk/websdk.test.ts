@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { after, afterEach, before, describe, test } from 'node:test';
 import { Api, demoToken, req, startTestServer, type TestServer } from '../../helpers.js';
-import { eventually, SDK_CODE, SDK_VERSIONS, WebSdkClient, type Credentials, type SdkTextMessage, type SdkVersion } from './websdk-harness.js';
+import { SDK_CODE, SDK_VERSIONS, type SdkTextMessage, type SdkVersion } from './websdk-api.js';
+import { eventually, WebSdkClient, type Credentials } from './websdk-client.js';
 
 /*
  * Acceptance tests with the real historical web SDK (issue 7): each scenario runs for every SDK
@@ -41,7 +42,7 @@ async function makeUsers<K extends string>(version: SdkVersion, scenario: string
 }
 
 function client(version: SdkVersion): WebSdkClient {
-  const c = WebSdkClient.create({ version, restUrl: s.url, appKey: APPKEY });
+  const c = new WebSdkClient({ version, restUrl: s.url, appKey: APPKEY });
   clients.push(c);
   return c;
 }
@@ -281,7 +282,7 @@ for (const version of SDK_VERSIONS) {
       await stays.close();
     });
 
-    test('8. a wrong token or password fails with the SDK\'s auth error; another user stays connected', async () => {
+    test('8. a wrong token fails with the SDK\'s auth error, a wrong password with its open error; another user stays connected', async () => {
       const u = await makeUsers(version, 'badlogin', ['victim', 'bystander']);
       const bystander = await online(version, u.bystander);
 
