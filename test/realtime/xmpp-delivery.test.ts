@@ -141,3 +141,25 @@ describe('XMPP presence-gated delivery', () => {
     await ann.close();
   });
 });
+
+describe('XMPP iq and message checks', () => {
+  test('malformed iq requests get bad-request; client errors are not answered; the stream goes on', async () => {
+    const ann = await xmppLogin(s.cv.port, 'ann', { resource: 'iq' });
+    const bad = [
+      '<iq type="get"><ping xmlns="urn:xmpp:ping"/></iq>',
+      '<iq type="fetch" id="q2"><ping xmlns="urn:xmpp:ping"/></iq>',
+      '<iq type="get" id="q3"/>',
+      '<iq type="get" id="q4"><ping xmlns="urn:xmpp:ping"/><query xmlns="jabber:iq:roster"/></iq>',
+    ];
+    for (const stanza of bad) {
+      ann.send(stanza);
+      assert.match(await ann.expect(/<iq /), /type="error".*<bad-request /);
+    }
+    ann.send('<iq type="get" id="q5"><query xmlns="jabber:iq:privacy"/></iq>');
+    assert.match(await ann.expect(/id="q5"/), /<service-unavailable /);
+    // A bounced error with a body is not a send.
+    ann.send(`<message type="error" to="demo#chat_ben@easemob.com" id="q6"><body>{"bodies":[{"type":"txt","msg":"x"}]}</body></message>`);
+    await ann.expectNone(/id="q6"|urn:xmpp:receipts/);
+    await ann.close();
+  });
+});

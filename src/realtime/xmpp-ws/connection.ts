@@ -13,7 +13,7 @@ import { rosterIq } from './roster.js';
 import { userJid, type SessionContext } from './session-context.js';
 import { signalStanza } from './signal-stanza.js';
 import * as S from './stanzas.js';
-import { child, parseFrame, text, type XmlElement } from './xml.js';
+import { child, elements, parseFrame, text, type XmlElement } from './xml.js';
 
 /** The socket side of a connection: the WebSocket in production, anything in a unit test. */
 export interface FrameSocket {
@@ -344,9 +344,11 @@ export class XmppConnection implements SessionTransport {
   private async onIq(el: XmlElement): Promise<void> {
     const type = el.attrs.type;
     // Never answer a result or an error (the SDK sends an unsolicited version result, spec §4.5).
-    if (type !== 'get' && type !== 'set') return;
+    if (type === 'result' || type === 'error') return;
     const id = el.attrs.id;
     const to = this.identity ? S.fullJid(this.identity) : undefined;
+    // RFC 6120 §8.2.3: a request has an id, a known type and exactly one payload.
+    if ((type !== 'get' && type !== 'set') || id === undefined || elements(el).length !== 1) return this.send(S.iqError(id, 'modify', 'bad-request', to));
     if (child(el, 'ping', S.NS.ping) || child(el, 'session', S.NS.session)) return this.send(S.iqResult(id, this.opts.domain, to));
     if (child(el, 'bind', S.NS.bind)) return this.send(S.iqError(id, 'cancel', 'not-allowed', to));
     if (this.state === 'bound') {

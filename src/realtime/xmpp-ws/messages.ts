@@ -11,6 +11,8 @@ import { child, text, type XmlElement } from './xml.js';
  * Send failures answer with a message error; only a store failure escapes (the caller ends the stream).
  */
 export async function handleMessage(s: Services, b: BoundSession, el: XmlElement, send: (data: string) => void): Promise<void> {
+  // An error bounced by the client (RFC 6120 §8.3.1: never answered).
+  if (el.attrs.type === 'error') return;
   const clientId = el.attrs.id;
   const body = child(el, 'body');
   const ack = ackedId(el);
