@@ -24,7 +24,11 @@ export class XmppClient {
   static connect(port: number, path = '/ws/'): Promise<XmppClient> {
     const ws = new WebSocket(`ws://127.0.0.1:${port}${path}`, 'xmpp');
     return new Promise((resolve, reject) => {
-      ws.once('open', () => resolve(new XmppClient(ws)));
+      ws.once('open', () => {
+        // Browsers drop a connection whose sub-protocol is not echoed (spec §4.1).
+        assert.equal(ws.protocol, 'xmpp');
+        resolve(new XmppClient(ws));
+      });
       ws.once('error', reject);
     });
   }
