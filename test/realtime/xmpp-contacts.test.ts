@@ -79,8 +79,11 @@ describe('XMPP roster and presence', () => {
 
     assert.equal((await api.post('/demo/chat/users/amy/contacts/users/bo')).status, 200);
     assert.match(await amy.expect(/jabber:iq:roster/), new RegExp(`^<iq xmlns="jabber:client" type="set" id="push\\d+" from="${J('amy')}" to="${J('amy')}/ros"><query xmlns="jabber:iq:roster"><item jid="${J('bo')}" name="bo" subscription="both"/></query></iq>$`));
-    // Roster pushes reach a bound session even before its presence.
+    // A connected new friend's presence follows the push.
+    assert.match(await amy.expect(/<presence /), new RegExp(`^<presence xmlns="jabber:client" from="${J('bo')}" to="${J('amy')}/ros"/>$`));
+    // Roster pushes reach a bound session even before its presence (and no presence then).
     assert.match(await bo.expect(/jabber:iq:roster/), new RegExp(`<item jid="${J('amy')}" name="amy" subscription="both"/>`));
+    await bo.expectNone(/<presence /);
 
     amy.send('<iq type="get" id="r1"><query xmlns="jabber:iq:roster"/></iq>');
     const full = await amy.expect(/id="r1"/);
@@ -93,6 +96,7 @@ describe('XMPP roster and presence', () => {
 
     assert.equal((await api.delete('/demo/chat/users/bo/contacts/users/amy')).status, 200);
     assert.match(await amy.expect(/jabber:iq:roster/), new RegExp(`<item jid="${J('bo')}" subscription="remove"/>`));
+    assert.match(await amy.expect(/<presence /), new RegExp(`from="${J('bo')}" to="${J('amy')}/ros" type="unavailable"`));
     assert.match(await bo.expect(/jabber:iq:roster/), new RegExp(`<item jid="${J('amy')}" subscription="remove"/>`));
     await Promise.all([amy.close(), bo.close()]);
   });
@@ -136,12 +140,13 @@ describe('XMPP roster and presence', () => {
     assert.match(await fay.expect(/type="subscribe"/), new RegExp(`^<presence xmlns="jabber:client" from="${J('ed')}" to="${J('fay')}/sub" type="subscribe"><status>let us talk</status></presence>$`));
     fay.send(`<presence to="${J('ed')}" type="subscribed"><status>[resp:true]</status></presence>`);
     fay.send(`<presence to="${J('ed')}" type="subscribe"><status>[resp:true]</status></presence>`);
-    // The roster push (the store has the friendship), the acceptance, the reverse request.
+    // The roster push (the store has the friendship) and fay's presence, the acceptance, the reverse request.
     const got = await ed.takeUntil(/type="subscribe"/);
-    assert.equal(got.length, 3, JSON.stringify(got));
+    assert.equal(got.length, 4, JSON.stringify(got));
     assert.match(got[0]!, new RegExp(`jabber:iq:roster.*<item jid="${J('fay')}" name="fay" subscription="both"/>`));
-    assert.match(got[1]!, /type="subscribed"><status>\[resp:true\]<\/status>/);
-    assert.match(got[2]!, /type="subscribe"><status>\[resp:true\]<\/status>/);
+    assert.match(got[1]!, new RegExp(`^<presence xmlns="jabber:client" from="${J('fay')}" to="${J('ed')}/sub"/>$`));
+    assert.match(got[2]!, /type="subscribed"><status>\[resp:true\]<\/status>/);
+    assert.match(got[3]!, /type="subscribe"><status>\[resp:true\]<\/status>/);
     assert.match(await fay.expect(/jabber:iq:roster/), new RegExp(`<item jid="${J('ed')}" name="ed" subscription="both"/>`));
     assert.deepEqual(await friends('ed'), ['fay']);
     // The SDK's automatic answer to a [resp:true] request: already friends, relayed.
@@ -150,7 +155,8 @@ describe('XMPP roster and presence', () => {
 
     ed.send(`<presence to="${J('fay')}" type="unsubscribe"/>`);
     const ended = await fay.takeUntil(/type="unsubscribe"/);
-    assert.match(ended.at(-2) ?? '', new RegExp(`jabber:iq:roster.*<item jid="${J('ed')}" subscription="remove"/>`));
+    assert.match(ended.at(-3) ?? '', new RegExp(`jabber:iq:roster.*<item jid="${J('ed')}" subscription="remove"/>`));
+    assert.match(ended.at(-2) ?? '', new RegExp(`from="${J('ed')}" to="${J('fay')}/sub" type="unavailable"`));
     assert.match(ended.at(-1)!, new RegExp(`from="${J('ed')}"`));
     assert.deepEqual(await friends('ed'), []);
     // Not friends and not asked: an unsubscribed goes nowhere.

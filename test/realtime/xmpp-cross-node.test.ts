@@ -48,7 +48,7 @@ describe('XMPP across two nodes', { skip }, () => {
 
     // Now friends: nan's next presence and its leaving reach node B.
     nan.send('<presence><status>back</status></presence>');
-    assert.match(await nob.expect(/<presence /, 5000), new RegExp(`from="${J('nan')}".*<status>back</status>`));
+    assert.match(await nob.expect(/<status>back/, 5000), new RegExp(`from="${J('nan')}"`));
     await nan.close();
     assert.match(await nob.expect(/type="unavailable"/, 5000), new RegExp(`from="${J('nan')}"`));
     await nob.close();

@@ -133,6 +133,13 @@ export class XmppConnection implements SessionTransport {
     // Roster pushes go to every bound session (RFC 6121 §2.1.6); receipts and presence only to available ones.
     if (signal.kind !== 'contact' && !this.gate.open) return;
     this.push(signalStanza(signal, this.context));
+    // A new friend's availability, or the end of it (RFC 6121 §3.1.5, §3.3.3).
+    if (signal.kind === 'contact' && this.gate.open) {
+      const c = this.context;
+      const from = userJid(c, signal.contact);
+      if (signal.subscription === 'remove') this.push(S.presence({ from, to: S.fullJid(c.identity), type: 'unavailable' }));
+      else if (this.s.realtime.presence.isOnline(c.app.id, signal.contact)) this.push(S.presence({ from, to: S.fullJid(c.identity) }));
+    }
   }
 
   close(reason: CloseReason): void {
