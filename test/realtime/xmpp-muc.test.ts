@@ -68,6 +68,31 @@ describe('XMPP groups and chat rooms', () => {
     await Promise.all([gm.close(), gx.close(), gy.close()]);
   });
 
+  test('muc#admin lists a room\'s members or owner to its members', async () => {
+    const gx = await xmppLogin(s.cv.port, 'gx');
+    const gy = await xmppLogin(s.cv.port, 'gy');
+    const ask = (id: string, room: string, affiliation: string, type = 'get'): string =>
+      `<iq type="${type}" id="${id}" to="${ROOM(room)}"><query xmlns="http://jabber.org/protocol/muc#admin"><item affiliation="${affiliation}"/></query></iq>`;
+    gx.send(ask('a1', gid, 'member'));
+    assert.match(await gx.expect(/id="a1"/), new RegExp(`^<iq xmlns="jabber:client" type="result" id="a1" from="${ROOM(gid)}" to="[^"]+"><query xmlns="http://jabber.org/protocol/muc#admin"><item affiliation="member" jid="demo#chat_gx@easemob.com" nick="gx"/></query></iq>$`));
+    gx.send(ask('a2', gid, 'owner'));
+    assert.match(await gx.expect(/id="a2"/), /<item affiliation="owner" jid="demo#chat_gm@easemob.com" nick="gm"\/>/);
+    const bad: [string, RegExp][] = [
+      [ask('a3', gid, 'member'), /<forbidden /],
+      [ask('a4', '123456789', 'member'), /<item-not-found /],
+      [ask('a5', gid, 'admin'), /<bad-request /],
+      [ask('a6', gid, 'member', 'set'), /<not-allowed /],
+    ];
+    for (const [stanza, answer] of bad) {
+      gy.send(stanza);
+      const id = /id="(a\d)"/.exec(stanza)![1]!;
+      const got = await gy.expect(new RegExp(`id="${id}"`));
+      assert.match(got, /type="error"/);
+      assert.match(got, answer);
+    }
+    await Promise.all([gx.close(), gy.close()]);
+  });
+
   test('disco#items on the conference service lists the user\'s groups', async () => {
     const gx = await xmppLogin(s.cv.port, 'gx');
     gx.send('<iq type="get" id="d1" to="conference.easemob.com"><query xmlns="http://jabber.org/protocol/disco#items"/></iq>');

@@ -7,10 +7,10 @@ import type { CloseReason, Registration, SessionTransport } from '../session-reg
 import { authenticatePlain } from './auth.js';
 import { DeliveryGate } from './delivery-gate.js';
 import { ackedId, handleMessage } from './messages.js';
-import { roomItems } from './muc.js';
+import { roomAdmin, roomItems } from './muc.js';
 import { handlePresence, type PresenceHooks } from './presence.js';
 import { rosterIq } from './roster.js';
-import { userJid, type SessionContext } from './session-context.js';
+import { parseAddress, userJid, type SessionContext } from './session-context.js';
 import { signalStanza } from './signal-stanza.js';
 import * as S from './stanzas.js';
 import { child, elements, parseFrame, text, type XmlElement } from './xml.js';
@@ -362,6 +362,9 @@ export class XmppConnection implements SessionTransport {
       const roster = child(el, 'query', S.NS.roster);
       if (roster) return rosterIq(this.context!, el, roster);
       if (type === 'get' && child(el, 'query', S.NS.discoItems) && el.attrs.to?.toLowerCase() === `conference.${this.opts.domain}`) return roomItems(this.context!, el);
+      const admin = child(el, 'query', S.NS.mucAdmin);
+      const room = parseAddress(el.attrs.to, this.context!);
+      if (admin && room?.kind === 'room' && room.resource === null) return roomAdmin(this.context!, el, room, admin);
     }
     // Privacy lists, MUC administration and the rest are not served.
     this.send(S.iqError(id, 'cancel', 'service-unavailable', to));

@@ -1,8 +1,8 @@
 import { ApiError } from '../../errors.js';
 import type { GroupKind } from '../../store/store.js';
-import { roomJid, type Address, type SessionContext } from './session-context.js';
+import { roomJid, userJid, type Address, type SessionContext } from './session-context.js';
 import * as S from './stanzas.js';
-import { child, xml, type XmlElement } from './xml.js';
+import { child, elements, xml, type XmlElement } from './xml.js';
 
 /**
  * The subset of MUC the Easemob SDKs lean on (spec §9) over the REST groups store: entering a
@@ -72,4 +72,33 @@ export async function roomItems(c: SessionContext, el: XmlElement): Promise<void
   const items = groups.map((g) => xml('item', { jid: roomJid(c, g.groupId), name: g.name }));
   c.send(xml('iq', { xmlns: S.NS.client, type: 'result', id: el.attrs.id, from: `conference.${c.domain}`, to: S.fullJid(c.identity) },
     xml('query', { xmlns: S.NS.discoItems }, ...items)));
+}
+
+/**
+ * A `muc#admin` query for a room's members or owner (web 1.x `queryRoomMember`): answered for
+ * members of the group or chat room; changing affiliations is REST's (`chatgroups`, `chatrooms`).
+ */
+export async function roomAdmin(c: SessionContext, el: XmlElement, room: Address, query: XmlElement): Promise<void> {
+  const me = S.fullJid(c.identity);
+  const bare = roomJid(c, room.name);
+  const error = (type: S.ErrorType, condition: string): void => c.send(S.iqError(el.attrs.id, type, condition, me, bare));
+  if (el.attrs.type !== 'get') return error('cancel', 'not-allowed');
+  const items = elements(query);
+  const wanted = items.length === 1 && items[0]!.name === 'item' ? items[0]!.attrs.affiliation : undefined;
+  if (wanted !== 'member' && wanted !== 'owner') return error('modify', 'bad-request');
+  // The query names no kind: a group, else a chat room (one id generator mints both kinds).
+  let members;
+  for (const k of ['group', 'room'] as const) {
+    try {
+      members = await c.s.groups.members(c.app, k, room.name);
+      break;
+    } catch (e) {
+      if (!(e instanceof ApiError && e.status === 404)) throw e;
+    }
+  }
+  if (!members) return error('cancel', 'item-not-found');
+  if (!members.some((m) => m.userId === c.user.id)) return error('auth', 'forbidden');
+  const listed = members.filter((m) => m.owner === (wanted === 'owner'));
+  const out = listed.map((m) => xml('item', { affiliation: wanted, jid: userJid(c, m.username), nick: m.username }));
+  c.send(xml('iq', { xmlns: S.NS.client, type: 'result', id: el.attrs.id, from: bare, to: me }, xml('query', { xmlns: S.NS.mucAdmin }, ...out)));
 }

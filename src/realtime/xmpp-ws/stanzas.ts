@@ -19,6 +19,7 @@ export const NS = {
   roster: 'jabber:iq:roster',
   muc: 'http://jabber.org/protocol/muc',
   mucUser: 'http://jabber.org/protocol/muc#user',
+  mucAdmin: 'http://jabber.org/protocol/muc#admin',
   discoItems: 'http://jabber.org/protocol/disco#items',
 } as const;
 
