@@ -27,12 +27,13 @@ export async function handleMessage(s: Services, b: BoundSession, el: XmlElement
   if (!body || !to || to.toLowerCase() === b.domain) return;
 
   const me = S.fullJid(b.identity);
-  const reject = (code: number, condition: string, message: string): void => send(S.messageError(b.domain, me, clientId, code, condition, message));
+  const original = text(body);
+  const reject = (code: number, condition: string, message: string): void => send(S.messageError(b.domain, me, clientId, code, condition, message, original));
   const target = parseTarget(to, b, child(el, 'roomtype', S.NS.roomtype)?.attrs.type === 'chatroom');
   if (!target) return reject(400, 'jid-malformed', `not an address of app ${S.appkey(b.identity)}: ${to}`);
   let json: unknown;
   try {
-    json = JSON.parse(text(body));
+    json = JSON.parse(original);
   } catch {
     return reject(400, 'bad-request', 'message body is not JSON');
   }

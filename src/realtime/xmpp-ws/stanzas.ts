@@ -136,11 +136,17 @@ export function serverAck(domain: string, to: string, clientId: string, msgId: s
   return xml('message', { xmlns: NS.client, from: domain, to }, xml('body', {}, esc(clientId)), xml('received', { xmlns: NS.receipts, mid: msgId }, esc(clientId)));
 }
 
-/** A send that failed (validation, a missing group): web 1.4.x reads `<error code><text>` (spec §10). */
-export function messageError(domain: string, to: string, clientId: string | undefined, code: number, condition: string, message: string): string {
+/**
+ * A send that failed (validation, a missing group). The original `<body>` is echoed (RFC 6120
+ * §8.3.1 allows it): web 1.4.x reports the error to the app (`onTextMessage` with `error`,
+ * `errorCode` from `<error code>` and `errorText` from `<text>`) only for an error stanza that
+ * carries the message it refers to, and reads it as a presence otherwise (spec §10).
+ */
+export function messageError(domain: string, to: string, clientId: string | undefined, code: number, condition: string, message: string, originalBody?: string): string {
   const type = code >= 500 ? 'wait' : code === 403 || code === 404 ? 'cancel' : 'modify';
-  return xml('message', { xmlns: NS.client, from: domain, to, id: clientId, type: 'error' },
-    xml('error', { type, code: String(code) }, xml(condition, { xmlns: NS.stanzas }), xml('text', { xmlns: NS.stanzas }, esc(message))));
+  const error = xml('error', { type, code: String(code) }, xml(condition, { xmlns: NS.stanzas }), xml('text', { xmlns: NS.stanzas }, esc(message)));
+  const parts = originalBody === undefined ? [error] : [xml('body', {}, esc(originalBody)), error];
+  return xml('message', { xmlns: NS.client, from: domain, to, id: clientId, type: 'error' }, ...parts);
 }
 
 /**
