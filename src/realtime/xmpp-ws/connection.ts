@@ -342,7 +342,8 @@ export class XmppConnection implements SessionTransport {
     if (resource.length > 256 || /[\u0000-\u001f/@]/.test(resource)) return this.send(S.iqError(el.attrs.id, 'modify', 'bad-request'));
     if (resource === '') resource = `cv${randomBytes(6).toString('hex')}`;
     this.identity = { org: app.orgName, app: app.name, username: user.username, resource, domain: this.opts.domain };
-    this.context = { app, user, identity: this.identity, domain: this.opts.domain, s: this.s, send: (d) => this.send(d) };
+    const errorsCarryBody = child(bind, 'os') !== undefined;
+    this.context = { app, user, identity: this.identity, domain: this.opts.domain, errorsCarryBody, s: this.s, send: (d) => this.send(d) };
     this.registration = this.s.realtime.sessions.register({ appId: app.id, username: user.username, resource }, this);
     this.state = 'bound';
     this.send(S.bindResult(el.attrs.id, S.fullJid(this.identity)));

@@ -28,7 +28,7 @@ export async function handleMessage(s: Services, b: BoundSession, el: XmlElement
 
   const me = S.fullJid(b.identity);
   const original = text(body);
-  const reject = (code: number, condition: string, message: string): void => send(S.messageError(b.domain, me, clientId, code, condition, message, original));
+  const reject = (code: number, condition: string, message: string): void => send(S.messageError(b.domain, me, clientId, code, condition, message, b.errorsCarryBody ? original : undefined));
   const target = parseTarget(to, b, child(el, 'roomtype', S.NS.roomtype)?.attrs.type === 'chatroom');
   if (!target) return reject(400, 'jid-malformed', `not an address of app ${S.appkey(b.identity)}: ${to}`);
   let json: unknown;

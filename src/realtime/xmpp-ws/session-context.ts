@@ -8,6 +8,12 @@ export interface BoundSession {
   user: UserRow;
   identity: Identity;
   domain: string;
+  /**
+   * Whether a refused send's error may echo the message's `<body>`. Web 1.4.13+ (which bind with
+   * an `<os>` child) report such an error to the app; 1.4.6 throws on it in its message handler
+   * (an undefined `log` call) and Strophe then drops that handler, so it gets the bodiless form.
+   */
+  errorsCarryBody: boolean;
 }
 
 /** A bound stream as the stanza handlers see it: who, the services, and its way out. */

@@ -248,15 +248,18 @@ for (const version of SDK_VERSIONS) {
       const gid = g.body.data.groupid as string;
       const outsider = await online(version, u.outsider);
       outsider.sendTextRefused({ group: gid }, 'not a member');
-      const refusal = /<message [^>]*type="error"><body>[^<]*not a member[^<]*<\/body><error type="cancel" code="403">/;
+      // 1.4.15 gets the refused message back with the error and hands it to the app; 1.4.6 (which
+      // cannot take that form) gets the error alone, and its send fails on its own timer.
+      const refusal = version === '1.4.15'
+        ? /<message [^>]*type="error"><body>[^<]*not a member[^<]*<\/body><error type="cancel" code="403">/
+        : /<message [^>]*type="error"><error type="cancel" code="403">/;
       await eventually('the error stanza', () => (outsider.frames.some((f) => f.dir === 'in' && refusal.test(f.data)) ? true : undefined), () => outsider.transcript());
       if (version === '1.4.15') {
-        // 1.4.15 hands it to the app; 1.4.6 reads it and reports nothing (its send fails on its own timer).
         const got = await outsider.waitForText((m) => m.error && m.data === 'not a member', 'the refusal');
         assert.equal(got.errorCode, '403');
         assert.match(got.errorText, /member/);
+        assert.equal(outsider.presences.filter((p) => p.type === 'error').length, 0, 'not mistaken for a presence');
       }
-      assert.equal(outsider.presences.filter((p) => p.type === 'error').length, 0, 'not mistaken for a presence');
       // The stream stays up: a good send after the refused one is acked.
       assert.match((await outsider.sendText({ user: u.owner }, 'still here')).mid, /^\d+$/);
       await outsider.close();
