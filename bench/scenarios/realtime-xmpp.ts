@@ -1,0 +1,250 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { ADMIN, call, startServerOn, type BenchServer, type ScenarioResult } from '../harness.js';
+import type { ConnectResult, ProbeResult, TrafficResult, UserCredentials } from '../realtime/load-commands.js';
+import { LoadProcess } from '../realtime/load-fleet.js';
+import { cpuSeconds, openFiles, openFilesLimit, rssBytes } from '../realtime/proc-stats.js';
+import { seedUsers, USER_PASSWORD } from '../realtime/seed-users.js';
+
+export interface RealtimeOptions {
+  /** Users exchanging messages in the throughput and latency phases (1,000). */
+  users?: number;
+  /** Idle connections to reach in the capacity phase (10,000). */
+  idle?: number;
+  /** Offered rate of the latency phase, messages/s (2,500). */
+  rate?: number;
+  /** Load-generator processes (1: measured to be enough, see the notes). */
+  loadProcesses?: number;
+  protocol?: string;
+}
+
+const log = (s: string): void => void process.stderr.write(`  realtime: ${s}\n`);
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+const r1 = (n: number): number => Math.round(n * 10) / 10;
+const r2 = (n: number): number => Math.round(n * 100) / 100;
+const mib = (b: number): number => r1(b / 2 ** 20);
+
+function percentiles(xs: number[]): { p50: number; p90: number; p99: number; max: number; count: number } {
+  const s = [...xs].sort((a, b) => a - b);
+  const at = (p: number): number => (s.length === 0 ? 0 : s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]!);
+  return { p50: r2(at(50)), p90: r2(at(90)), p99: r2(at(99)), max: r2(s[s.length - 1] ?? 0), count: s.length };
+}
+
+/** Median of a few RSS samples a moment apart: one sample can land mid-GC. */
+async function settledRss(pid: number): Promise<number> {
+  const xs: number[] = [];
+  for (let i = 0; i < 5; i++) {
+    xs.push(rssBytes(pid));
+    await sleep(200);
+  }
+  return xs.sort((a, b) => a - b)[2]!;
+}
+
+/** Server CPU over a window that starts after the load's warm-up, as a share of one core. */
+async function serverCpuDuring(pid: number, warmupSeconds: number, seconds: number): Promise<number> {
+  await sleep(warmupSeconds * 1000);
+  const a = cpuSeconds(pid);
+  const t = Date.now();
+  await sleep(seconds * 1000);
+  return r2((cpuSeconds(pid) - a) / ((Date.now() - t) / 1000));
+}
+
+/** Users dealt round-robin to the load processes: user i goes to process i % n. */
+function deal(users: readonly UserCredentials[], n: number): UserCredentials[][] {
+  const out: UserCredentials[][] = Array.from({ length: n }, () => []);
+  users.forEach((u, i) => out[i % n]!.push(u));
+  return out;
+}
+
+interface Merged {
+  seconds: number;
+  sent: number;
+  acked: number;
+  delivered: number;
+  errors: number;
+  firstError: string | null;
+  undelivered: number;
+  latency: ReturnType<typeof percentiles>;
+  ackLatency: ReturnType<typeof percentiles>;
+  clientCpu: number;
+}
+
+function merge(rs: TrafficResult[]): Merged {
+  const seconds = rs[0]!.seconds;
+  return {
+    seconds,
+    sent: rs.reduce((n, r) => n + r.sent, 0),
+    acked: rs.reduce((n, r) => n + r.acked, 0),
+    delivered: rs.reduce((n, r) => n + r.delivered, 0),
+    errors: rs.reduce((n, r) => n + r.errors, 0),
+    firstError: rs.find((r) => r.firstError)?.firstError ?? null,
+    undelivered: rs.reduce((n, r) => n + r.undelivered, 0),
+    latency: percentiles(rs.flatMap((r) => r.latenciesMs)),
+    ackLatency: percentiles(rs.flatMap((r) => r.ackLatenciesMs)),
+    // Share of one core, summed over the load processes.
+    clientCpu: r2(rs.reduce((n, r) => n + r.cpuSeconds, 0) / seconds),
+  };
+}
+
+/** Logs users in on every load process at once; each process gets its share. */
+async function connectAll(fleet: LoadProcess[], users: readonly UserCredentials[], concurrency: number, deadlineMs: number): Promise<ConnectResult> {
+  const shares = deal(users, fleet.length);
+  const rs = await Promise.all(
+    fleet.map((p, i) => p.ask<ConnectResult>({ cmd: 'connect', users: shares[i]!, concurrency, loginTimeoutMs: 15_000, deadlineMs }, deadlineMs + 20_000)),
+  );
+  return {
+    connected: rs.reduce((n, r) => n + r.connected, 0),
+    failed: rs.reduce((n, r) => n + r.failed, 0),
+    firstError: rs.find((r) => r.firstError)?.firstError ?? null,
+    seconds: Math.max(...rs.map((r) => r.seconds)),
+    ready: rs.reduce((n, r) => n + r.ready, 0),
+  };
+}
+
+async function closeAll(fleet: LoadProcess[]): Promise<void> {
+  await Promise.all(fleet.map((p) => p.ask({ cmd: 'close-all', concurrency: 200, timeoutMs: 3000 }, 120_000)));
+}
+
+/** Timed REST request with the app admin's token; throws unless 200. */
+async function restCheck(s: BenchServer, adminToken: string): Promise<number> {
+  const t0 = performance.now();
+  const r = await fetch(`${s.url}/demo/chat/users/u0`, { headers: { authorization: `Bearer ${adminToken}` }, signal: AbortSignal.timeout(5000) });
+  await r.arrayBuffer();
+  if (r.status !== 200) throw new Error(`GET users/u0 answered ${r.status}`);
+  return r2(performance.now() - t0);
+}
+
+/**
+ * Issue 7: the XMPP-over-WebSocket endpoint under load. A server process (`chatvault serve`)
+ * and separate load-generator processes holding the client sockets, on 127.0.0.1:
+ * (4) idle connections logged in batch by batch up to `idle`, RSS per connection, REST and a
+ * message still working at the top; then, with `users` clients, (1) full-speed messages between
+ * random pairs and (2) latency at a fixed offered rate.
+ */
+export async function realtimeXmpp(seconds: number, opts: RealtimeOptions = {}): Promise<ScenarioResult> {
+  const users = opts.users ?? 1000;
+  const idleTarget = opts.idle ?? 10_000;
+  const rate = opts.rate ?? 2500;
+  const nProcs = Math.max(1, opts.loadProcesses ?? 1);
+  const protocol = opts.protocol ?? 'xmpp';
+  const window = Math.min(Math.max(seconds, 3), 20);
+  const warmup = 2;
+
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'cv-bench-rt-'));
+  const t0 = Date.now();
+  const seeded = await seedUsers(dataDir, Math.max(users, idleTarget));
+  log(`seeded ${seeded.users.length} users and tokens in ${r1((Date.now() - t0) / 1000)} s`);
+  const s = await startServerOn(dataDir, {}, true);
+  const fleet: LoadProcess[] = [];
+  try {
+    const pid = s.proc.pid!;
+    // The REST side of the set-up: the admin token for the checks, and one seeded user
+    // logging in with its password through the password grant (its token replaces the seeded one).
+    const admin = await call(`${s.url}/management/token`, 'POST', { grant_type: 'password', ...ADMIN });
+    const adminToken = admin.access_token as string;
+    const viaRest = await call(`${s.url}/demo/chat/token`, 'POST', { grant_type: 'password', username: 'u0', password: USER_PASSWORD });
+    const creds = seeded.users.map((u, i) => (i === 0 ? { ...u, token: viaRest.access_token as string } : u));
+
+    for (let i = 0; i < nProcs; i++) fleet.push(LoadProcess.start());
+    await Promise.all(fleet.map((p) => p.ask({ cmd: 'init', protocol, baseUrl: s.url, org: seeded.org, app: seeded.app }, 10_000)));
+    const limits = { server: openFilesLimit(pid), load: fleet.map((p) => openFilesLimit(p.pid)) };
+    log(`open-files limits: server ${limits.server.soft}, load ${limits.load.map((l) => l.soft).join('/')}`);
+    // Each socket is one descriptor on either side; keep some for the store, logs and REST.
+    const fdRoom = Math.min(limits.server.soft - 200, ...limits.load.map((l) => (l.soft - 200) * nProcs));
+    const idleGoal = Math.min(idleTarget, fdRoom);
+    if (idleGoal < idleTarget) log(`the open-files limit allows only ${idleGoal} connections: raise it with ulimit -n`);
+
+    // (4) + (3): idle connections, batch by batch, on a server that has carried no traffic yet.
+    await restCheck(s, adminToken);
+    const rss0 = await settledRss(pid);
+    log(`server RSS with no connections: ${mib(rss0)} MiB`);
+    const BATCH = 1000;
+    const steps: { connections: number; rssMiB: number; batchSeconds: number; serverFds: number }[] = [];
+    let held = 0;
+    let loginFailures = 0;
+    let firstLoginError: string | null = null;
+    const idleDeadline = Date.now() + 180_000;
+    for (let from = 0; from < idleGoal && Date.now() < idleDeadline; from += BATCH) {
+      const batch = creds.slice(from, Math.min(idleGoal, from + BATCH));
+      const r = await connectAll(fleet, batch, 50, Math.max(5000, idleDeadline - Date.now()));
+      held += r.connected;
+      loginFailures += r.failed;
+      firstLoginError ??= r.firstError;
+      steps.push({ connections: held, rssMiB: mib(rssBytes(pid)), batchSeconds: r2(r.seconds), serverFds: openFiles(pid) });
+      log(`${held} connections logged in (batch of ${batch.length}: ${r.connected} in ${r2(r.seconds)} s, ${r.failed} failed), server RSS ${steps[steps.length - 1]!.rssMiB} MiB`);
+      // A batch that mostly fails means the limit is reached: more would only measure failures.
+      if (r.failed > batch.length / 10) break;
+    }
+    const rssHeld = await settledRss(pid);
+    const perConnectionKiB = held > 0 ? r2((rssHeld - rss0) / held / 1024) : 0;
+    // The slope after the first batch leaves out what the first logins allocate once (JIT, caches).
+    const first = steps[0];
+    const slopeKiB = first && held > first.connections ? r2(((rssHeld - first.rssMiB * 2 ** 20) / (held - first.connections)) / 1024) : perConnectionKiB;
+    const restMs = await restCheck(s, adminToken).catch((e: unknown) => { log(`REST check failed: ${String(e)}`); return -1; });
+    // u0 and u(nProcs) are both on load process 0.
+    const probe = await fleet[0]!.ask<ProbeResult>({ cmd: 'probe', from: 'u0', to: `u${nProcs}`, timeoutMs: 5000 }, 10_000)
+      .catch((e: unknown) => { log(`message check failed: ${String(e)}`); return { ms: -1 }; });
+    const serverRssHeldMiB = mib(rssHeld);
+    const loadRssMiB = fleet.map((p) => mib(rssBytes(p.pid)));
+    log(`held ${held}: RSS ${serverRssHeldMiB} MiB (${perConnectionKiB} KiB per connection), REST ${restMs} ms, message ${probe.ms} ms`);
+    await closeAll(fleet);
+    await sleep(1000);
+
+    // (1) and (2): `users` clients talking.
+    const active = await connectAll(fleet, creds.slice(0, users), 50, 60_000);
+    if (active.ready < users) throw new Error(`only ${active.ready} of ${users} users logged in: ${active.firstError}`);
+    log(`${active.ready} users logged in for traffic`);
+
+    const blastCpu = serverCpuDuring(pid, warmup, window);
+    const blastRs = await Promise.all(fleet.map((p) => p.ask<TrafficResult>({ cmd: 'blast', warmupSeconds: warmup, seconds: window, inFlight: 1, ackTimeoutMs: 10_000 }, (warmup + window + 30) * 1000)));
+    const blast = merge(blastRs);
+    const blastServerCpu = await blastCpu;
+    const deliveredPerSecond = Math.round(blast.delivered / blast.seconds);
+    log(`full speed: ${deliveredPerSecond} delivered/s, ${Math.round(blast.acked / blast.seconds)} acked/s, p50 ${blast.latency.p50} ms, p99 ${blast.latency.p99} ms; CPU server ${blastServerCpu}, load ${blast.clientCpu}`);
+
+    await sleep(1000);
+    const pacedCpu = serverCpuDuring(pid, warmup, window);
+    const pacedRs = await Promise.all(fleet.map((p) => p.ask<TrafficResult>({ cmd: 'paced', warmupSeconds: warmup, seconds: window, rate: rate / nProcs, ackTimeoutMs: 10_000 }, (warmup + window + 30) * 1000)));
+    const paced = merge(pacedRs);
+    const pacedServerCpu = await pacedCpu;
+    const achieved = Math.round(paced.sent / paced.seconds);
+    log(`paced ${rate}/s: achieved ${achieved}/s, delivered ${Math.round(paced.delivered / paced.seconds)}/s, p50 ${paced.latency.p50} ms, p99 ${paced.latency.p99} ms; CPU server ${pacedServerCpu}, load ${paced.clientCpu}`);
+    await closeAll(fleet);
+
+    const met = {
+      throughput: deliveredPerSecond >= 5000 && blast.errors === 0 && blast.undelivered === 0,
+      latency: paced.latency.p99 <= 50 && achieved >= rate * 0.95 && paced.errors === 0 && paced.undelivered === 0,
+      memory: perConnectionKiB <= 50 * 1000 / 1024,
+      capacity: held >= 10_000 && restMs >= 0 && probe.ms >= 0,
+    };
+    return {
+      scenario: 'realtime-xmpp',
+      description: `XMPP over WebSocket (${protocol}): ${users} users messaging random pairs at full speed and at ${rate}/s, then idle connections up to ${idleTarget}; server and ${nProcs} load process(es) on 2 cores, 127.0.0.1`,
+      target: '(1) >= 5,000 delivered/s; (2) p99 <= 50 ms at 2,500/s; (3) <= 50 KB RSS per idle connection; (4) 10,000 idle connections',
+      met: met.throughput && met.latency && met.memory && met.capacity,
+      summary:
+        `(1) ${deliveredPerSecond} delivered/s (p99 ${blast.latency.p99} ms, server CPU ${blastServerCpu}, load ${blast.clientCpu}); ` +
+        `(2) at ${achieved}/s p50 ${paced.latency.p50} ms, p99 ${paced.latency.p99} ms; ` +
+        `(3) ${r1(perConnectionKiB * 1.024)} KB per idle connection; ` +
+        `(4) ${held} held, REST ${restMs} ms, message ${probe.ms} ms`,
+      result: {
+        met,
+        throughput: { deliveredPerSecond, ackedPerSecond: Math.round(blast.acked / blast.seconds), ...blast, serverCpuCores: blastServerCpu, loadCpuCores: blast.clientCpu },
+        latency: { offeredPerSecond: rate, achievedPerSecond: achieved, deliveredPerSecond: Math.round(paced.delivered / paced.seconds), ...paced, serverCpuCores: pacedServerCpu, loadCpuCores: paced.clientCpu },
+        memory: { serverRssNoConnectionsMiB: mib(rss0), serverRssHeldMiB, connections: held, perConnectionKiB, perConnectionKiBAfterFirstBatch: slopeKiB, loadRssMiB },
+        capacity: { goal: idleGoal, held, loginFailures, firstLoginError, restMsAtTop: restMs, messageMsAtTop: probe.ms, steps },
+        setup: { users, idleTarget, rate, loadProcesses: nProcs, warmupSeconds: warmup, windowSeconds: window, openFilesLimits: limits },
+        notes: [
+          'Users and their tokens are written into the data folder before the server starts (one shared password hash, tokens from the server\'s TokenService); user u0 logs in through the REST password grant.',
+          'Latency is send frame written -> message frame received, both in the same load process (pairs are drawn within a process).',
+          'Every received message is answered with ack B, as the SDKs do.',
+          'Soft open-files limit: the load processes raise theirs to the hard limit themselves; the server inherits the shell\'s, so run `ulimit -n 20000` (or higher) first where the default is 1024.',
+        ],
+      },
+    };
+  } finally {
+    await Promise.all(fleet.map((p) => p.stop()));
+    await s.stop();
+  }
+}
