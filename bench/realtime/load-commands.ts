@@ -40,10 +40,10 @@ export interface TrafficResult {
   undelivered: number;
   /** Send (frame written) → recipient received, ms, for messages sent in the window. */
   latenciesMs: number[];
+  /** The second of the window each of `latenciesMs` was sent in. */
+  latencySeconds: number[];
   /** Send → server ack, ms. */
   ackLatenciesMs: number[];
-  /** This process's CPU time in the window, seconds (user + system). */
-  cpuSeconds: number;
 }
 
 export interface ProbeResult {

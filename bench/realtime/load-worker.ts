@@ -24,6 +24,8 @@ interface Listener {
   windowDelivered: number;
   receivedOfWindow: number;
   latencies: number[];
+  /** The second of the window each latency's message was sent in (parallel to `latencies`). */
+  seconds: number[];
 }
 let listener: Listener | null = null;
 const probes = new Map<string, (m: IncomingChat) => void>();
@@ -41,6 +43,7 @@ function onIncoming(m: IncomingChat): void {
   if (sentAt >= l.from && sentAt < l.to) {
     l.receivedOfWindow++;
     l.latencies.push(Math.round((m.receivedAt - sentAt) * 100) / 100);
+    l.seconds.push(Math.floor((sentAt - l.from) / 1000));
   }
 }
 
@@ -138,7 +141,7 @@ async function drain(l: Listener, t: Tally, pool: readonly ChatClient[], maxMs: 
   }
 }
 
-function result(l: Listener, t: Tally, seconds: number, used: NodeJS.CpuUsage): TrafficResult {
+function result(l: Listener, t: Tally, seconds: number): TrafficResult {
   return {
     seconds,
     sent: t.sent,
@@ -148,8 +151,8 @@ function result(l: Listener, t: Tally, seconds: number, used: NodeJS.CpuUsage): 
     firstError: t.firstError,
     undelivered: Math.max(0, t.acked - l.receivedOfWindow),
     latenciesMs: l.latencies,
+    latencySeconds: l.seconds,
     ackLatenciesMs: t.ackLatencies,
-    cpuSeconds: (used.user + used.system) / 1e6,
   };
 }
 
@@ -157,7 +160,7 @@ let phaseNo = 0;
 
 function startPhase(name: string, warmupSeconds: number, seconds: number): Listener {
   const from = performance.now() + warmupSeconds * 1000;
-  const l: Listener = { phase: `${name}${++phaseNo}`, from, to: from + seconds * 1000, windowDelivered: 0, receivedOfWindow: 0, latencies: [] };
+  const l: Listener = { phase: `${name}${++phaseNo}`, from, to: from + seconds * 1000, windowDelivered: 0, receivedOfWindow: 0, latencies: [], seconds: [] };
   listener = l;
   return l;
 }
@@ -167,8 +170,6 @@ async function blast(c: Extract<LoadCommand, { cmd: 'blast' }>): Promise<Traffic
   if (pool.length < 2) throw new Error(`need two logged-in clients, have ${pool.length}`);
   const l = startPhase('b', c.warmupSeconds, c.seconds);
   const t = tally();
-  let cpu = process.cpuUsage();
-  const cpuAtWindow = sleep(c.warmupSeconds * 1000).then(() => (cpu = process.cpuUsage()));
   const loop = async (self: ChatClient): Promise<void> => {
     // Bounded by time; a failed send (socket gone) ends this client's loop.
     while (performance.now() < l.to && self.ready) {
@@ -178,11 +179,9 @@ async function blast(c: Extract<LoadCommand, { cmd: 'blast' }>): Promise<Traffic
     }
   };
   await Promise.all(pool.flatMap((self) => Array.from({ length: c.inFlight }, () => loop(self))));
-  await cpuAtWindow;
-  const windowCpu = process.cpuUsage(cpu);
   await drain(l, t, pool, 5000);
   listener = null;
-  return result(l, t, c.seconds, windowCpu);
+  return result(l, t, c.seconds);
 }
 
 async function paced(c: Extract<LoadCommand, { cmd: 'paced' }>): Promise<TrafficResult> {
@@ -191,8 +190,6 @@ async function paced(c: Extract<LoadCommand, { cmd: 'paced' }>): Promise<Traffic
   const l = startPhase('p', c.warmupSeconds, c.seconds);
   const t = tally();
   const start = performance.now();
-  let cpu = process.cpuUsage();
-  const cpuAtWindow = sleep(c.warmupSeconds * 1000).then(() => (cpu = process.cpuUsage()));
   let offered = 0;
   const sends: Promise<void>[] = [];
   // The schedule is by elapsed time, so a late tick sends what it owes (no coordinated omission).
@@ -211,12 +208,10 @@ async function paced(c: Extract<LoadCommand, { cmd: 'paced' }>): Promise<Traffic
       offered += Math.max(0, due);
     }, 2);
   });
-  await cpuAtWindow;
-  const used = process.cpuUsage(cpu);
   await Promise.all(sends);
   await drain(l, t, pool, 5000);
   listener = null;
-  return result(l, t, c.seconds, used);
+  return result(l, t, c.seconds);
 }
 
 async function probe(c: Extract<LoadCommand, { cmd: 'probe' }>): Promise<ProbeResult> {

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { ADMIN, call, startServerOn, type BenchServer, type ScenarioResult } from '../harness.js';
 import type { ConnectResult, ProbeResult, TrafficResult, UserCredentials } from '../realtime/load-commands.js';
 import { LoadProcess } from '../realtime/load-fleet.js';
-import { cpuSeconds, openFiles, openFilesLimit, rssBytes } from '../realtime/proc-stats.js';
+import { cpuSeconds, machineBusySeconds, openFiles, openFilesLimit, rssBytes } from '../realtime/proc-stats.js';
 import { seedUsers, USER_PASSWORD } from '../realtime/seed-users.js';
 
 export interface RealtimeOptions {
@@ -41,13 +41,49 @@ async function settledRss(pid: number): Promise<number> {
   return xs.sort((a, b) => a - b)[2]!;
 }
 
-/** Server CPU over a window that starts after the load's warm-up, as a share of one core. */
-async function serverCpuDuring(pid: number, warmupSeconds: number, seconds: number): Promise<number> {
+/** Where the CPU went in a window (after the load's warm-up), in cores: the server, the load processes, everything else on the machine. */
+interface CpuSplit {
+  server: number;
+  load: number;
+  /** Other processes (the machine is shared) and kernel time not charged to a process (loopback softirq). */
+  rest: number;
+}
+
+async function cpuDuring(serverPid: number, loadPids: number[], warmupSeconds: number, seconds: number): Promise<CpuSplit & { bySecond: CpuSplit[] }> {
   await sleep(warmupSeconds * 1000);
-  const a = cpuSeconds(pid);
-  const t = Date.now();
-  await sleep(seconds * 1000);
-  return r2((cpuSeconds(pid) - a) / ((Date.now() - t) / 1000));
+  const sample = () => ({ server: cpuSeconds(serverPid), load: loadPids.reduce((n, p) => n + cpuSeconds(p), 0), machine: machineBusySeconds(), at: Date.now() });
+  const split = (a: ReturnType<typeof sample>, b: ReturnType<typeof sample>): CpuSplit => {
+    const secs = (b.at - a.at) / 1000;
+    const server = (b.server - a.server) / secs;
+    const load = (b.load - a.load) / secs;
+    return { server: r2(server), load: r2(load), rest: r2(Math.max(0, (b.machine - a.machine) / secs - server - load)) };
+  };
+  // Second by second too, to line up with the latency of each second.
+  const samples = [sample()];
+  for (let i = 0; i < Math.ceil(seconds); i++) {
+    await sleep(Math.min(1000, seconds * 1000 - i * 1000));
+    samples.push(sample());
+  }
+  return { ...split(samples[0]!, samples[samples.length - 1]!), bySecond: samples.slice(1).map((b, i) => split(samples[i]!, b)) };
+}
+
+/**
+ * Waits (at most `maxSeconds`) for a second in which the rest of the machine uses less than
+ * `quietCores`: the two cores are shared, and another process's burst shows up as our latency.
+ * Answers how long it waited and how busy the rest of the machine was in the last second.
+ */
+async function waitForQuiet(ownPids: number[], maxSeconds: number, quietCores = 0.15): Promise<{ waitedSeconds: number; restCores: number }> {
+  const t0 = Date.now();
+  let rest = 0;
+  for (let i = 0; i < maxSeconds; i++) {
+    const own = () => ownPids.reduce((n, p) => n + cpuSeconds(p), 0) + process.cpuUsage().user / 1e6 + process.cpuUsage().system / 1e6;
+    const a = { m: machineBusySeconds(), o: own(), at: Date.now() };
+    await sleep(1000);
+    const secs = (Date.now() - a.at) / 1000;
+    rest = r2(Math.max(0, (machineBusySeconds() - a.m - (own() - a.o)) / secs));
+    if (rest < quietCores) break;
+  }
+  return { waitedSeconds: r1((Date.now() - t0) / 1000), restCores: rest };
 }
 
 /** Users dealt round-robin to the load processes: user i goes to process i % n. */
@@ -67,7 +103,8 @@ interface Merged {
   undelivered: number;
   latency: ReturnType<typeof percentiles>;
   ackLatency: ReturnType<typeof percentiles>;
-  clientCpu: number;
+  /** p99 and max of the messages sent in each second of the window: shows whether the tail is steady or comes in bursts. */
+  bySecond: { second: number; p99: number; max: number }[];
 }
 
 function merge(rs: TrafficResult[]): Merged {
@@ -82,8 +119,10 @@ function merge(rs: TrafficResult[]): Merged {
     undelivered: rs.reduce((n, r) => n + r.undelivered, 0),
     latency: percentiles(rs.flatMap((r) => r.latenciesMs)),
     ackLatency: percentiles(rs.flatMap((r) => r.ackLatenciesMs)),
-    // Share of one core, summed over the load processes.
-    clientCpu: r2(rs.reduce((n, r) => n + r.cpuSeconds, 0) / seconds),
+    bySecond: Array.from({ length: Math.ceil(seconds) }, (_, second) => {
+      const p = percentiles(rs.flatMap((r) => r.latenciesMs.filter((_, i) => r.latencySeconds[i] === second)));
+      return { second, p99: p.p99, max: p.max };
+    }),
   };
 }
 
@@ -131,6 +170,7 @@ export async function realtimeXmpp(seconds: number, opts: RealtimeOptions = {}):
   const window = Math.min(Math.max(seconds, 3), 20);
   const warmup = 2;
 
+  const loadAverage = os.loadavg();
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'cv-bench-rt-'));
   const t0 = Date.now();
   const seeded = await seedUsers(dataDir, Math.max(users, idleTarget));
@@ -183,11 +223,18 @@ export async function realtimeXmpp(seconds: number, opts: RealtimeOptions = {}):
     const slopeKiB = first && held > first.connections ? r2(((rssHeld - first.rssMiB * 2 ** 20) / (held - first.connections)) / 1024) : perConnectionKiB;
     const restMs = await restCheck(s, adminToken).catch((e: unknown) => { log(`REST check failed: ${String(e)}`); return -1; });
     // u0 and u(nProcs) are both on load process 0.
-    const probe = await fleet[0]!.ask<ProbeResult>({ cmd: 'probe', from: 'u0', to: `u${nProcs}`, timeoutMs: 5000 }, 10_000)
-      .catch((e: unknown) => { log(`message check failed: ${String(e)}`); return { ms: -1 }; });
+    // A few messages one after another: the first after thousands of logins can be slower than the rest.
+    const probes: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      const p = await fleet[0]!.ask<ProbeResult>({ cmd: 'probe', from: 'u0', to: `u${nProcs}`, timeoutMs: 5000 }, 10_000)
+        .catch((e: unknown) => { log(`message check failed: ${String(e)}`); return { ms: -1 }; });
+      probes.push(p.ms);
+      if (p.ms < 0) break;
+    }
+    const probe = { ms: probes.includes(-1) ? -1 : [...probes].sort((a, b) => a - b)[Math.floor(probes.length / 2)]!, all: probes };
     const serverRssHeldMiB = mib(rssHeld);
     const loadRssMiB = fleet.map((p) => mib(rssBytes(p.pid)));
-    log(`held ${held}: RSS ${serverRssHeldMiB} MiB (${perConnectionKiB} KiB per connection), REST ${restMs} ms, message ${probe.ms} ms`);
+    log(`held ${held}: RSS ${serverRssHeldMiB} MiB (${perConnectionKiB} KiB per connection), REST ${restMs} ms, message ${probe.ms} ms (median of ${probe.all.join(', ')})`);
     await closeAll(fleet);
     await sleep(1000);
 
@@ -196,20 +243,27 @@ export async function realtimeXmpp(seconds: number, opts: RealtimeOptions = {}):
     if (active.ready < users) throw new Error(`only ${active.ready} of ${users} users logged in: ${active.firstError}`);
     log(`${active.ready} users logged in for traffic`);
 
-    const blastCpu = serverCpuDuring(pid, warmup, window);
+    const loadPids = fleet.map((p) => p.pid);
+    const quietBlast = await waitForQuiet([pid, ...loadPids], 30);
+    log(`machine quiet enough after ${quietBlast.waitedSeconds} s (rest ${quietBlast.restCores} cores)`);
+    const blastCpu = cpuDuring(pid, loadPids, warmup, window);
     const blastRs = await Promise.all(fleet.map((p) => p.ask<TrafficResult>({ cmd: 'blast', warmupSeconds: warmup, seconds: window, inFlight: 1, ackTimeoutMs: 10_000 }, (warmup + window + 30) * 1000)));
     const blast = merge(blastRs);
     const blastServerCpu = await blastCpu;
     const deliveredPerSecond = Math.round(blast.delivered / blast.seconds);
-    log(`full speed: ${deliveredPerSecond} delivered/s, ${Math.round(blast.acked / blast.seconds)} acked/s, p50 ${blast.latency.p50} ms, p99 ${blast.latency.p99} ms; CPU server ${blastServerCpu}, load ${blast.clientCpu}`);
+    log(`full speed: ${deliveredPerSecond} delivered/s, ${Math.round(blast.acked / blast.seconds)} acked/s, p50 ${blast.latency.p50} ms, p99 ${blast.latency.p99} ms; CPU cores: server ${blastServerCpu.server}, load ${blastServerCpu.load}, rest of the machine ${blastServerCpu.rest}`);
 
-    await sleep(1000);
-    const pacedCpu = serverCpuDuring(pid, warmup, window);
+    const quietPaced = await waitForQuiet([pid, ...loadPids], 30);
+    log(`machine quiet enough after ${quietPaced.waitedSeconds} s (rest ${quietPaced.restCores} cores)`);
+    const pacedCpu = cpuDuring(pid, loadPids, warmup, window);
     const pacedRs = await Promise.all(fleet.map((p) => p.ask<TrafficResult>({ cmd: 'paced', warmupSeconds: warmup, seconds: window, rate: rate / nProcs, ackTimeoutMs: 10_000 }, (warmup + window + 30) * 1000)));
     const paced = merge(pacedRs);
     const pacedServerCpu = await pacedCpu;
     const achieved = Math.round(paced.sent / paced.seconds);
-    log(`paced ${rate}/s: achieved ${achieved}/s, delivered ${Math.round(paced.delivered / paced.seconds)}/s, p50 ${paced.latency.p50} ms, p99 ${paced.latency.p99} ms; CPU server ${pacedServerCpu}, load ${paced.clientCpu}`);
+    log(`paced ${rate}/s: achieved ${achieved}/s, delivered ${Math.round(paced.delivered / paced.seconds)}/s, p50 ${paced.latency.p50} ms, p99 ${paced.latency.p99} ms; CPU cores: server ${pacedServerCpu.server}, load ${pacedServerCpu.load}, rest of the machine ${pacedServerCpu.rest}`);
+    log(`paced p99 by second: ${paced.bySecond.map((b) => b.p99).join(' ')}`);
+    log(`rest-of-machine CPU by second: ${pacedServerCpu.bySecond.map((b) => b.rest).join(' ')}`);
+    log(`server CPU by second: ${pacedServerCpu.bySecond.map((b) => b.server).join(' ')}`);
     await closeAll(fleet);
 
     const met = {
@@ -224,21 +278,23 @@ export async function realtimeXmpp(seconds: number, opts: RealtimeOptions = {}):
       target: '(1) >= 5,000 delivered/s; (2) p99 <= 50 ms at 2,500/s; (3) <= 50 KB RSS per idle connection; (4) 10,000 idle connections',
       met: met.throughput && met.latency && met.memory && met.capacity,
       summary:
-        `(1) ${deliveredPerSecond} delivered/s (p99 ${blast.latency.p99} ms, server CPU ${blastServerCpu}, load ${blast.clientCpu}); ` +
+        `(1) ${deliveredPerSecond} delivered/s (CPU cores: server ${blastServerCpu.server}, load ${blastServerCpu.load}); ` +
         `(2) at ${achieved}/s p50 ${paced.latency.p50} ms, p99 ${paced.latency.p99} ms; ` +
         `(3) ${r1(perConnectionKiB * 1.024)} KB per idle connection; ` +
         `(4) ${held} held, REST ${restMs} ms, message ${probe.ms} ms`,
       result: {
         met,
-        throughput: { deliveredPerSecond, ackedPerSecond: Math.round(blast.acked / blast.seconds), ...blast, serverCpuCores: blastServerCpu, loadCpuCores: blast.clientCpu },
-        latency: { offeredPerSecond: rate, achievedPerSecond: achieved, deliveredPerSecond: Math.round(paced.delivered / paced.seconds), ...paced, serverCpuCores: pacedServerCpu, loadCpuCores: paced.clientCpu },
+        throughput: { deliveredPerSecond, ackedPerSecond: Math.round(blast.acked / blast.seconds), ...blast, cpuCores: blastServerCpu, quietBefore: quietBlast },
+        latency: { offeredPerSecond: rate, achievedPerSecond: achieved, deliveredPerSecond: Math.round(paced.delivered / paced.seconds), ...paced, cpuCores: pacedServerCpu, quietBefore: quietPaced },
         memory: { serverRssNoConnectionsMiB: mib(rss0), serverRssHeldMiB, connections: held, perConnectionKiB, perConnectionKiBAfterFirstBatch: slopeKiB, loadRssMiB },
-        capacity: { goal: idleGoal, held, loginFailures, firstLoginError, restMsAtTop: restMs, messageMsAtTop: probe.ms, steps },
-        setup: { users, idleTarget, rate, loadProcesses: nProcs, warmupSeconds: warmup, windowSeconds: window, openFilesLimits: limits },
+        capacity: { goal: idleGoal, held, loginFailures, firstLoginError, restMsAtTop: restMs, messageMsAtTop: probe.ms, messageMsEach: probe.all, steps },
+        setup: { loadAverageAtStart: loadAverage.map(r2), users, idleTarget, rate, loadProcesses: nProcs, warmupSeconds: warmup, windowSeconds: window, openFilesLimits: limits },
         notes: [
           'Users and their tokens are written into the data folder before the server starts (one shared password hash, tokens from the server\'s TokenService); user u0 logs in through the REST password grant.',
           'Latency is send frame written -> message frame received, both in the same load process (pairs are drawn within a process).',
           'Every received message is answered with ack B, as the SDKs do.',
+          'The 2 cores are shared with other work: each traffic phase first waits (up to 30 s) for a second in which the rest of the machine uses < 0.15 core, and cpuCores.bySecond shows where the CPU went second by second (rest = other processes and kernel time not charged to a process).',
+          'One load process is the default: it uses about a quarter to a third of what the server uses (cpuCores.load vs server), so a second one would only take CPU from the server; --load-processes N spreads the clients over N processes.',
           'Soft open-files limit: the load processes raise theirs to the hard limit themselves; the server inherits the shell\'s, so run `ulimit -n 20000` (or higher) first where the default is 1024.',
         ],
       },
