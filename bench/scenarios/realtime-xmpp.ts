@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { ADMIN, call, startServerOn, type BenchServer, type ScenarioResult } from '../harness.js';
-import type { ConnectResult, ProbeResult, TrafficResult, UserCredentials } from '../realtime/load-commands.js';
+import type { ConnectResult, LoadCommand, ProbeResult, TrafficResult, UserCredentials } from '../realtime/load-commands.js';
 import { LoadProcess } from '../realtime/load-fleet.js';
 import { cpuSeconds, machineBusySeconds, openFiles, openFilesLimit, rssBytes } from '../realtime/proc-stats.js';
 import { seedUsers, USER_PASSWORD } from '../realtime/seed-users.js';
@@ -84,6 +84,47 @@ async function waitForQuiet(ownPids: number[], maxSeconds: number, quietCores = 
     if (rest < quietCores) break;
   }
   return { waitedSeconds: r1((Date.now() - t0) / 1000), restCores: rest };
+}
+
+interface Attempt {
+  merged: Merged;
+  cpu: CpuSplit & { bySecond: CpuSplit[] };
+  quiet: { waitedSeconds: number; restCores: number };
+}
+
+/** One traffic phase on every load process, with the CPU split of its window. */
+async function traffic(fleet: LoadProcess[], serverPid: number, window: number, warmup: number, command: LoadCommand): Promise<Attempt> {
+  const loadPids = fleet.map((p) => p.pid);
+  const quiet = await waitForQuiet([serverPid, ...loadPids], 30);
+  const cpu = cpuDuring(serverPid, loadPids, warmup, window);
+  const rs = await Promise.all(fleet.map((p) => p.ask<TrafficResult>(command, (warmup + window + 30) * 1000)));
+  return { merged: merge(rs), cpu: await cpu, quiet };
+}
+
+// A second in which the rest of the machine took this much CPU spoils the window (our own processes use most of the 2 cores).
+const SPOILED_REST_CORES = 0.3;
+const ATTEMPTS = 3;
+
+/**
+ * Runs a traffic phase until one window had no second in which other work took more than
+ * SPOILED_REST_CORES (at most ATTEMPTS times) and keeps that one, or else the least disturbed.
+ * Every attempt's headline numbers stay in the result.
+ */
+async function cleanAttempt(name: string, run: () => Promise<Attempt>): Promise<{ chosen: Attempt; attempts: Record<string, unknown>[] }> {
+  const all: Attempt[] = [];
+  const worstRest = (a: Attempt): number => Math.max(...a.cpu.bySecond.map((b) => b.rest));
+  for (let i = 0; i < ATTEMPTS; i++) {
+    const a = await run();
+    all.push(a);
+    log(`${name} attempt ${i + 1}: ${Math.round(a.merged.delivered / a.merged.seconds)} delivered/s, p99 ${a.merged.latency.p99} ms; rest of the machine by second: ${a.cpu.bySecond.map((b) => b.rest).join(' ')}`);
+    if (worstRest(a) <= SPOILED_REST_CORES) break;
+  }
+  const chosen = all.reduce((best, a) => (worstRest(a) < worstRest(best) ? a : best));
+  const attempts = all.map((a) => ({
+    deliveredPerSecond: Math.round(a.merged.delivered / a.merged.seconds), p50: a.merged.latency.p50, p99: a.merged.latency.p99,
+    worstRestCores: worstRest(a), chosen: a === chosen,
+  }));
+  return { chosen, attempts };
 }
 
 /** Users dealt round-robin to the load processes: user i goes to process i % n. */
@@ -243,28 +284,18 @@ export async function realtimeXmpp(seconds: number, opts: RealtimeOptions = {}):
     if (active.ready < users) throw new Error(`only ${active.ready} of ${users} users logged in: ${active.firstError}`);
     log(`${active.ready} users logged in for traffic`);
 
-    const loadPids = fleet.map((p) => p.pid);
-    const quietBlast = await waitForQuiet([pid, ...loadPids], 30);
-    log(`machine quiet enough after ${quietBlast.waitedSeconds} s (rest ${quietBlast.restCores} cores)`);
-    const blastCpu = cpuDuring(pid, loadPids, warmup, window);
-    const blastRs = await Promise.all(fleet.map((p) => p.ask<TrafficResult>({ cmd: 'blast', warmupSeconds: warmup, seconds: window, inFlight: 1, ackTimeoutMs: 10_000 }, (warmup + window + 30) * 1000)));
-    const blast = merge(blastRs);
-    const blastServerCpu = await blastCpu;
+    const blastRun = await cleanAttempt('full speed', () => traffic(fleet, pid, window, warmup, { cmd: 'blast', warmupSeconds: warmup, seconds: window, inFlight: 1, ackTimeoutMs: 10_000 }));
+    const { merged: blast, cpu: blastServerCpu } = blastRun.chosen;
     const deliveredPerSecond = Math.round(blast.delivered / blast.seconds);
     log(`full speed: ${deliveredPerSecond} delivered/s, ${Math.round(blast.acked / blast.seconds)} acked/s, p50 ${blast.latency.p50} ms, p99 ${blast.latency.p99} ms; CPU cores: server ${blastServerCpu.server}, load ${blastServerCpu.load}, rest of the machine ${blastServerCpu.rest}`);
 
-    const quietPaced = await waitForQuiet([pid, ...loadPids], 30);
-    log(`machine quiet enough after ${quietPaced.waitedSeconds} s (rest ${quietPaced.restCores} cores)`);
-    const pacedCpu = cpuDuring(pid, loadPids, warmup, window);
-    const pacedRs = await Promise.all(fleet.map((p) => p.ask<TrafficResult>({ cmd: 'paced', warmupSeconds: warmup, seconds: window, rate: rate / nProcs, ackTimeoutMs: 10_000 }, (warmup + window + 30) * 1000)));
-    const paced = merge(pacedRs);
-    const pacedServerCpu = await pacedCpu;
+    const pacedRun = await cleanAttempt('paced', () => traffic(fleet, pid, window, warmup, { cmd: 'paced', warmupSeconds: warmup, seconds: window, rate: rate / nProcs, ackTimeoutMs: 10_000 }));
+    const { merged: paced, cpu: pacedServerCpu } = pacedRun.chosen;
     const achieved = Math.round(paced.sent / paced.seconds);
     log(`paced ${rate}/s: achieved ${achieved}/s, delivered ${Math.round(paced.delivered / paced.seconds)}/s, p50 ${paced.latency.p50} ms, p99 ${paced.latency.p99} ms; CPU cores: server ${pacedServerCpu.server}, load ${pacedServerCpu.load}, rest of the machine ${pacedServerCpu.rest}`);
-    log(`paced p99 by second: ${paced.bySecond.map((b) => b.p99).join(' ')}`);
-    log(`rest-of-machine CPU by second: ${pacedServerCpu.bySecond.map((b) => b.rest).join(' ')}`);
-    log(`server CPU by second: ${pacedServerCpu.bySecond.map((b) => b.server).join(' ')}`);
     await closeAll(fleet);
+    // What the traffic phases left behind once their messages were stored, delivered and acked.
+    const rssAfterTraffic = await settledRss(pid);
 
     const met = {
       throughput: deliveredPerSecond >= 5000 && blast.errors === 0 && blast.undelivered === 0,
@@ -284,16 +315,16 @@ export async function realtimeXmpp(seconds: number, opts: RealtimeOptions = {}):
         `(4) ${held} held, REST ${restMs} ms, message ${probe.ms} ms`,
       result: {
         met,
-        throughput: { deliveredPerSecond, ackedPerSecond: Math.round(blast.acked / blast.seconds), ...blast, cpuCores: blastServerCpu, quietBefore: quietBlast },
-        latency: { offeredPerSecond: rate, achievedPerSecond: achieved, deliveredPerSecond: Math.round(paced.delivered / paced.seconds), ...paced, cpuCores: pacedServerCpu, quietBefore: quietPaced },
-        memory: { serverRssNoConnectionsMiB: mib(rss0), serverRssHeldMiB, connections: held, perConnectionKiB, perConnectionKiBAfterFirstBatch: slopeKiB, loadRssMiB },
+        throughput: { deliveredPerSecond, ackedPerSecond: Math.round(blast.acked / blast.seconds), ...blast, cpuCores: blastServerCpu, quietBefore: blastRun.chosen.quiet, attempts: blastRun.attempts },
+        latency: { offeredPerSecond: rate, achievedPerSecond: achieved, deliveredPerSecond: Math.round(paced.delivered / paced.seconds), ...paced, cpuCores: pacedServerCpu, quietBefore: pacedRun.chosen.quiet, attempts: pacedRun.attempts },
+        memory: { serverRssNoConnectionsMiB: mib(rss0), serverRssHeldMiB, connections: held, perConnectionKiB, perConnectionKiBAfterFirstBatch: slopeKiB, loadRssMiB, serverRssAfterTrafficMiB: mib(rssAfterTraffic) },
         capacity: { goal: idleGoal, held, loginFailures, firstLoginError, restMsAtTop: restMs, messageMsAtTop: probe.ms, messageMsEach: probe.all, steps },
         setup: { loadAverageAtStart: loadAverage.map(r2), users, idleTarget, rate, loadProcesses: nProcs, warmupSeconds: warmup, windowSeconds: window, openFilesLimits: limits },
         notes: [
           'Users and their tokens are written into the data folder before the server starts (one shared password hash, tokens from the server\'s TokenService); user u0 logs in through the REST password grant.',
           'Latency is send frame written -> message frame received, both in the same load process (pairs are drawn within a process).',
           'Every received message is answered with ack B, as the SDKs do.',
-          'The 2 cores are shared with other work: each traffic phase first waits (up to 30 s) for a second in which the rest of the machine uses < 0.15 core, and cpuCores.bySecond shows where the CPU went second by second (rest = other processes and kernel time not charged to a process).',
+          'The 2 cores are shared with other work: each traffic phase first waits (up to 30 s) for a second in which the rest of the machine uses < 0.15 core, and is run again (up to 3 times) when in some second of its window the rest of the machine took > 0.3 core; the least disturbed attempt is reported and all are listed under attempts. cpuCores.bySecond shows where the CPU went second by second (rest = other processes and kernel time not charged to a process).',
           'One load process is the default: it uses about a quarter to a third of what the server uses (cpuCores.load vs server), so a second one would only take CPU from the server; --load-processes N spreads the clients over N processes.',
           'Soft open-files limit: the load processes raise theirs to the hard limit themselves; the server inherits the shell\'s, so run `ulimit -n 20000` (or higher) first where the default is 1024.',
         ],
