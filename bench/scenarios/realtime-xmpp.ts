@@ -241,19 +241,21 @@ export async function realtimeXmpp(seconds: number, opts: RealtimeOptions = {}):
     const rss0 = await settledRss(pid);
     log(`server RSS with no connections: ${mib(rss0)} MiB`);
     const BATCH = 1000;
-    const steps: { connections: number; rssMiB: number; batchSeconds: number; serverFds: number }[] = [];
+    const steps: { connections: number; rssMiB: number; batchSeconds: number; serverFds: number; serverCpuSeconds: number; loadCpuSeconds: number }[] = [];
     let held = 0;
     let loginFailures = 0;
     let firstLoginError: string | null = null;
     const idleDeadline = Date.now() + 180_000;
     for (let from = 0; from < idleGoal && Date.now() < idleDeadline; from += BATCH) {
       const batch = creds.slice(from, Math.min(idleGoal, from + BATCH));
+      const cpu0 = { server: cpuSeconds(pid), load: fleet.reduce((n, p) => n + cpuSeconds(p.pid), 0) };
       const r = await connectAll(fleet, batch, 50, Math.max(5000, idleDeadline - Date.now()));
       held += r.connected;
       loginFailures += r.failed;
       firstLoginError ??= r.firstError;
-      steps.push({ connections: held, rssMiB: mib(rssBytes(pid)), batchSeconds: r2(r.seconds), serverFds: openFiles(pid) });
-      log(`${held} connections logged in (batch of ${batch.length}: ${r.connected} in ${r2(r.seconds)} s, ${r.failed} failed), server RSS ${steps[steps.length - 1]!.rssMiB} MiB`);
+      steps.push({ connections: held, rssMiB: mib(rssBytes(pid)), batchSeconds: r2(r.seconds), serverFds: openFiles(pid),
+        serverCpuSeconds: r2(cpuSeconds(pid) - cpu0.server), loadCpuSeconds: r2(fleet.reduce((n, p) => n + cpuSeconds(p.pid), 0) - cpu0.load) });
+      log(`${held} connections logged in (batch of ${batch.length}: ${r.connected} in ${r2(r.seconds)} s, ${r.failed} failed), server RSS ${steps[steps.length - 1]!.rssMiB} MiB, CPU s server ${steps[steps.length - 1]!.serverCpuSeconds} load ${steps[steps.length - 1]!.loadCpuSeconds}`);
       // A batch that mostly fails means the limit is reached: more would only measure failures.
       if (r.failed > batch.length / 10) break;
     }
