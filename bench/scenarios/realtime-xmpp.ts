@@ -328,6 +328,7 @@ export async function realtimeXmpp(seconds: number, opts: RealtimeOptions = {}):
           'Every received message is answered with ack B, as the SDKs do.',
           'The 2 cores are shared with other work: each traffic phase first waits (up to 30 s) for a second in which the rest of the machine uses < 0.15 core, and is run again (up to 3 times) when in some second of its window the rest of the machine took > 0.3 core; the least disturbed attempt is reported and all are listed under attempts. cpuCores.bySecond shows where the CPU went second by second (rest = other processes and kernel time not charged to a process).',
           'One load process is the default: it uses about a quarter to a third of what the server uses (cpuCores.load vs server), so a second one would only take CPU from the server; --load-processes N spreads the clients over N processes.',
+          'Past about 14,000 connections (--idle) logins slow down about fivefold, in the load process, not the server: Linux picks even ephemeral ports for connect() first (28,232 ports in 32768-60999 here), so one source address to one server port runs out of the cheap ones; the server itself held 19,000 at under 7 KiB each.',
           'Soft open-files limit: the load processes raise theirs to the hard limit themselves; the server inherits the shell\'s, so run `ulimit -n 20000` (or higher) first where the default is 1024.',
         ],
       },
