@@ -32,8 +32,8 @@ export function openFiles(pid: number): number {
 /** CPU time the whole machine has been busy (all cores, everything but idle and I/O wait), seconds. */
 export function machineBusySeconds(): number {
   const line = fs.readFileSync('/proc/stat', 'utf8').split('\n', 1)[0]!;
-  const [user, nice, system, idle, iowait, irq, softirq, steal] = line.trim().split(/\s+/).slice(1).map(Number) as number[];
-  void idle;
-  void iowait;
-  return ((user ?? 0) + (nice ?? 0) + (system ?? 0) + (irq ?? 0) + (softirq ?? 0) + (steal ?? 0)) / TICKS_PER_SECOND;
+  // Fields: user nice system idle iowait irq softirq steal …
+  const f = line.trim().split(/\s+/).slice(1).map(Number);
+  const busy = [0, 1, 2, 5, 6, 7].reduce((n, i) => n + (f[i] ?? 0), 0);
+  return busy / TICKS_PER_SECOND;
 }
