@@ -13,7 +13,7 @@ import { rosterIq } from './roster.js';
 import { parseAddress, userJid, type SessionContext } from './session-context.js';
 import { signalStanza } from './signal-stanza.js';
 import * as S from './stanzas.js';
-import { child, elements, parseFrame, text, type XmlElement } from './xml.js';
+import { child, elements, fastAckId, parseFrame, text, type XmlElement } from './xml.js';
 
 /** The socket side of a connection: the WebSocket in production, anything in a unit test. */
 export interface FrameSocket {
@@ -262,6 +262,10 @@ export class XmppConnection implements SessionTransport {
 
   private async handleFrame(data: string): Promise<void> {
     if (this.state === 'closed') return;
+    if (this.state === 'bound') {
+      const ack = fastAckId(data);
+      if (ack !== null) return this.queueAck(ack.slice(0, 64));
+    }
     const parsed = parseFrame(data);
     if (!parsed.ok) return this.fail(parsed.error, parsed.reason);
     for (const el of parsed.elements) {
