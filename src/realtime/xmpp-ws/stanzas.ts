@@ -1,5 +1,5 @@
 import type { RealtimeMessage } from '../realtime-message.js';
-import { esc, xml } from './xml.js';
+import { esc, escText, xml } from './xml.js';
 
 /** Builders of what the server sends, in the shapes the Easemob web SDKs read (spec §4–§6, §10). */
 
@@ -149,18 +149,30 @@ export function messageError(domain: string, to: string, clientId: string | unde
   return xml('message', { xmlns: NS.client, from: domain, to, id: clientId, type: 'error' }, ...parts);
 }
 
+// The <body> of a message, built once however many recipients (group members, sessions) get it.
+const bodies = new WeakMap<RealtimeMessage, string>();
+
+function bodyElement(m: RealtimeMessage): string {
+  let el = bodies.get(m);
+  if (el === undefined) {
+    const record = JSON.parse(m.record) as { payload?: { bodies?: unknown; ext?: unknown } };
+    const body = JSON.stringify({ bodies: record.payload?.bodies ?? [], ext: record.payload?.ext ?? {}, from: m.from, to: m.to });
+    el = xml('body', {}, escText(body));
+    bodies.set(m, el);
+  }
+  return el;
+}
+
 /**
  * A stored message as the recipient's SDK receives it (spec §5.3): `id` = the server msg_id, the
  * JSON body re-built from the export record with keys in alphabetical order as Easemob sent them.
  * Group and room messages come from the room JID with the sender as its resource (MUC style).
  */
 export function incomingMessage(m: RealtimeMessage, recipient: Identity, delayed = false): string {
-  const record = JSON.parse(m.record) as { payload?: { bodies?: unknown; ext?: unknown } };
-  const body = JSON.stringify({ bodies: record.payload?.bodies ?? [], ext: record.payload?.ext ?? {}, from: m.from, to: m.to });
   const key = appkey(recipient);
   const roomDomain = `conference.${recipient.domain}`;
   const from = m.chatType === 'chat' ? `${key}_${m.from}@${recipient.domain}` : `${key}_${m.to}@${roomDomain}/${m.from}`;
-  const parts = [xml('body', {}, esc(body))];
+  const parts = [bodyElement(m)];
   if (m.chatType === 'chatroom') parts.push(xml('roomtype', { xmlns: NS.roomtype, type: 'chatroom' }));
   // Offline (replayed) messages say when they were sent (XEP-0203; web exposes it as `delay`).
   if (delayed) parts.push(xml('delay', { xmlns: NS.delay, stamp: new Date(m.timestamp).toISOString() }));

@@ -7,6 +7,11 @@ interface Reply {
   error?: { message: string; code?: string };
 }
 
+/** What goes to the writer thread in one message: every insert of one turn of the event loop. */
+export interface WriterJobs {
+  jobs: { id: number; rows: NewMessage[] }[];
+}
+
 /** A write that failed in the writer thread, with SQLite's error code (e.g. SQLITE_CONSTRAINT_UNIQUE). */
 export class WriterError extends Error {
   constructor(message: string, readonly code: string | undefined) {
@@ -19,17 +24,20 @@ export class SqliteWriter {
   private worker: Worker | null = null;
   private nextId = 1;
   private readonly waiting = new Map<number, { resolve(s: bigint[]): void; reject(e: unknown): void }>();
+  private outgoing: WriterJobs['jobs'] = [];
 
   constructor(private readonly file: string, private readonly groupCommitMax: number) {}
 
   private start(): Worker {
     const w = new Worker(new URL('./sqlite-writer-worker.js', import.meta.url), { workerData: { file: this.file, groupCommitMax: this.groupCommitMax } });
-    w.on('message', (r: Reply) => {
-      const p = this.waiting.get(r.id);
-      if (!p) return;
-      this.waiting.delete(r.id);
-      if (r.error) p.reject(new WriterError(r.error.message, r.error.code));
-      else p.resolve(r.seqs!);
+    w.on('message', (replies: Reply[]) => {
+      for (const r of replies) {
+        const p = this.waiting.get(r.id);
+        if (!p) continue;
+        this.waiting.delete(r.id);
+        if (r.error) p.reject(new WriterError(r.error.message, r.error.code));
+        else p.resolve(r.seqs!);
+      }
       if (this.waiting.size === 0) w.unref();
     });
     const fail = (e: unknown) => {
@@ -45,15 +53,31 @@ export class SqliteWriter {
     return w;
   }
 
-  /** Sends messages to the writer; resolves with their seqs once committed to disk. */
+  /**
+   * Sends messages to the writer; resolves with their seqs once committed to disk. The inserts
+   * of one turn of the event loop cross to the thread as one message (each crossing wakes it).
+   */
   insert(rows: NewMessage[]): Promise<bigint[]> {
     const w = (this.worker ??= this.start());
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       this.waiting.set(id, { resolve, reject });
       w.ref();
-      w.postMessage({ id, rows });
+      if (this.outgoing.push({ id, rows }) === 1) setImmediate(() => this.post());
     });
+  }
+
+  private post(): void {
+    const jobs = this.outgoing;
+    this.outgoing = [];
+    const w = this.worker;
+    if (jobs.length === 0) return;
+    if (!w) {
+      for (const j of jobs) this.waiting.get(j.id)?.reject(new Error('message writer stopped'));
+      return;
+    }
+    const msg: WriterJobs = { jobs };
+    w.postMessage(msg);
   }
 
   /** Lets the writer commit what it has, then stops it. */
@@ -62,6 +86,7 @@ export class SqliteWriter {
     if (!w) return;
     const exited = new Promise<void>((resolve) => w.once('exit', () => resolve()));
     w.ref();
+    this.post();
     w.postMessage({ close: true });
     await exited;
     this.worker = null;
