@@ -324,7 +324,9 @@ export class SqliteStore implements Store {
   async pendingDeliveries(appId: number, username: string, afterSeq: bigint, limit: number): Promise<MessageRow[]> { return this.deliveries.pending(appId, username, afterSeq, limit); }
   async countPendingDeliveries(appId: number, username: string): Promise<number> { return this.deliveries.countPending(appId, username); }
   async deliveryStatus(appId: number, username: string, msgId: string): Promise<'delivered' | 'undelivered' | null> { return this.deliveries.status(appId, username, msgId); }
-  async markDelivered(appId: number, username: string, msgIds: readonly string[]): Promise<string[]> { return this.deliveries.markDelivered(appId, username, msgIds); }
+  async markDelivered(appId: number, username: string, msgIds: readonly string[]): Promise<string[]> {
+    return this.writer ? this.writer.markDelivered(appId, username, [...msgIds]) : this.deliveries.markDelivered(appId, username, msgIds);
+  }
   async inbox(appId: number, username: string, afterSeq: bigint, maxSeq: bigint, limit: number): Promise<MessageRow[]> { return this.deliveries.inbox(appId, username, afterSeq, maxSeq, limit); }
   async clientSend(appId: number, sender: string, clientId: string): Promise<Map<string, string>> { return this.deliveries.clientSend(appId, sender, clientId); }
 

@@ -1,7 +1,8 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 import type { NewMessage } from '../store.js';
-import type { WriterJobs } from './sqlite-writer.js';
+import type { WriterJob, WriterJobs, WriterReply } from './sqlite-writer.js';
+import { SqliteDeliveries } from './sqlite-deliveries.js';
 import { SqliteMessages } from './sqlite-messages.js';
 import { applyPragmas } from './sqlite-schema.js';
 
@@ -15,11 +16,12 @@ const { file, groupCommitMax } = workerData as { file: string; groupCommitMax: n
 const db = new Database(file);
 applyPragmas(db);
 const messages = new SqliteMessages(db, groupCommitMax);
+const deliveries = new SqliteDeliveries(db);
 const port = parentPort!;
 
 // Replies of one turn go back as one message, like the jobs came.
-let replies: { id: number; seqs?: bigint[]; error?: { message: string; code: string | undefined } }[] = [];
-const reply = (r: (typeof replies)[number]): void => {
+let replies: WriterReply[] = [];
+const reply = (r: WriterReply): void => {
   if (replies.push(r) === 1) {
     setImmediate(() => {
       const out = replies;
@@ -39,7 +41,19 @@ port.on('message', (msg: WriterJobs | { close: true }) => {
     }));
     return;
   }
+  const acks = msg.jobs.filter((j): j is Extract<WriterJob, { ack: unknown }> => 'ack' in j);
+  if (acks.length > 0) {
+    // Every ack of the turn in one transaction (one fsync).
+    try {
+      const done = db.transaction(() => acks.map((j) => deliveries.markDelivered(j.ack.appId, j.ack.username, j.ack.msgIds)))();
+      acks.forEach((j, i) => reply({ id: j.id, acked: done[i]! }));
+    } catch (e) {
+      const err = e as { message?: string; code?: string };
+      for (const j of acks) reply({ id: j.id, error: { message: err.message ?? String(e), code: err.code } });
+    }
+  }
   for (const job of msg.jobs) {
+    if (!('rows' in job)) continue;
     // Buffers arrive as plain Uint8Arrays; better-sqlite3 binds Buffers.
     const rows: NewMessage[] = job.rows.map((r) => ({ ...r, entity: Buffer.from(r.entity.buffer, r.entity.byteOffset, r.entity.byteLength) }));
     messages.insert(rows).then(

@@ -1,15 +1,20 @@
 import { Worker } from 'node:worker_threads';
 import type { NewMessage } from '../store.js';
 
-interface Reply {
+/** The writer thread's answer to one job: the inserted seqs, the acked msg_ids, or the error. */
+export interface WriterReply {
   id: number;
   seqs?: bigint[];
-  error?: { message: string; code?: string };
+  acked?: string[];
+  error?: { message: string; code: string | undefined };
 }
 
-/** What goes to the writer thread in one message: every insert of one turn of the event loop. */
+/** A write for the writer thread: messages to insert, or a user's acks to record. */
+export type WriterJob = { id: number; rows: NewMessage[] } | { id: number; ack: { appId: number; username: string; msgIds: string[] } };
+
+/** What goes to the writer thread in one message: every write of one turn of the event loop. */
 export interface WriterJobs {
-  jobs: { id: number; rows: NewMessage[] }[];
+  jobs: WriterJob[];
 }
 
 /** A write that failed in the writer thread, with SQLite's error code (e.g. SQLITE_CONSTRAINT_UNIQUE). */
@@ -23,20 +28,20 @@ export class WriterError extends Error {
 export class SqliteWriter {
   private worker: Worker | null = null;
   private nextId = 1;
-  private readonly waiting = new Map<number, { resolve(s: bigint[]): void; reject(e: unknown): void }>();
+  private readonly waiting = new Map<number, { resolve(r: WriterReply): void; reject(e: unknown): void }>();
   private outgoing: WriterJobs['jobs'] = [];
 
   constructor(private readonly file: string, private readonly groupCommitMax: number) {}
 
   private start(): Worker {
     const w = new Worker(new URL('./sqlite-writer-worker.js', import.meta.url), { workerData: { file: this.file, groupCommitMax: this.groupCommitMax } });
-    w.on('message', (replies: Reply[]) => {
+    w.on('message', (replies: WriterReply[]) => {
       for (const r of replies) {
         const p = this.waiting.get(r.id);
         if (!p) continue;
         this.waiting.delete(r.id);
         if (r.error) p.reject(new WriterError(r.error.message, r.error.code));
-        else p.resolve(r.seqs!);
+        else p.resolve(r);
       }
       if (this.waiting.size === 0) w.unref();
     });
@@ -57,13 +62,24 @@ export class SqliteWriter {
    * Sends messages to the writer; resolves with their seqs once committed to disk. The inserts
    * of one turn of the event loop cross to the thread as one message (each crossing wakes it).
    */
-  insert(rows: NewMessage[]): Promise<bigint[]> {
+  async insert(rows: NewMessage[]): Promise<bigint[]> {
+    return (await this.submit({ id: this.nextId++, rows })).seqs ?? [];
+  }
+
+  /**
+   * Records a user's acks in the writer thread: a write on the main thread's connection would
+   * hold the event loop while it waits for the writer's lock and for its own fsync.
+   */
+  async markDelivered(appId: number, username: string, msgIds: string[]): Promise<string[]> {
+    return (await this.submit({ id: this.nextId++, ack: { appId, username, msgIds } })).acked ?? [];
+  }
+
+  private submit(job: WriterJob): Promise<WriterReply> {
     const w = (this.worker ??= this.start());
-    const id = this.nextId++;
     return new Promise((resolve, reject) => {
-      this.waiting.set(id, { resolve, reject });
+      this.waiting.set(job.id, { resolve, reject });
       w.ref();
-      if (this.outgoing.push({ id, rows }) === 1) setImmediate(() => this.post());
+      if (this.outgoing.push(job) === 1) setImmediate(() => this.post());
     });
   }
 
