@@ -126,6 +126,11 @@ export class ChatClient {
     return this.send({ target: to, msg: { type: 'txt', msg: text } });
   }
 
+  /** Acknowledges a message yourself (with `autoDelivered: false`): it stops counting as offline, and its sender gets a delivered receipt. */
+  markDelivered(msgId: string): void {
+    this.queueReceipt('delivered', msgId);
+  }
+
   /** Tells the sender you read a message. */
   markRead(msgId: string): void {
     this.queueReceipt('read', msgId);
