@@ -69,6 +69,8 @@ export class ChatClient {
   private presence: { presence: 'available' | 'unavailable'; status?: string } | null = null;
   private loginWait: { resolve: () => void; reject: (e: ChatError) => void } | null = null;
   private cidCounter = 0;
+  // The message whose listeners are running: one that closes the client from inside them has still processed it.
+  private processing: string | null = null;
   private readonly listeners: Listeners = {
     message: new Set(), receipt: new Set(), presence: new Set(), contact: new Set(), synced: new Set(), state: new Set(), error: new Set(),
   };
@@ -145,6 +147,7 @@ export class ChatClient {
   /** Closes the connection for good; sends still waiting are rejected. */
   close(): void {
     if (this.current === 'closed') return;
+    if (this.processing !== null) this.receipts.delivered.add(this.processing);
     this.flushReceipts();
     const ws = this.ws;
     this.finish('closed', { code: 1000, reason: 'closed by the client' }, new ChatError('closed', 'the client is closed'));
@@ -238,9 +241,15 @@ export class ChatClient {
     const message = f.message as Parameters<ChatEvents['message']>[0];
     // Never twice, whatever a server sends.
     if (seq !== null && this.seq !== null && BigInt(seq) <= BigInt(this.seq)) return;
-    this.emit('message', message, { seq });
+    const ack = this.options.autoDelivered !== false && message.chat_type !== 'chatroom';
+    this.processing = ack ? message.msg_id : null;
+    try {
+      this.emit('message', message, { seq });
+    } finally {
+      this.processing = null;
+    }
     if (seq !== null) this.seq = seq;
-    if (this.options.autoDelivered !== false && message.chat_type !== 'chatroom') this.queueReceipt('delivered', message.msg_id);
+    if (ack) this.queueReceipt('delivered', message.msg_id);
   }
 
   private onError(f: Frame): void {
