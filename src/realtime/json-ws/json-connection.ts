@@ -146,7 +146,13 @@ export class JsonConnection implements SessionTransport {
   // Frames.
 
   private async handle(text: string): Promise<void> {
-    if (this.state === 'closed') return;
+    if (this.state === 'closed') {
+      // Receipts that arrived before the socket closed still count: a client that acks and
+      // closes at once must not get those messages again as offline ones.
+      const late = this.user ? parseClientFrame(text) : null;
+      if (late?.ok && (late.frame.op === 'delivered' || late.frame.op === 'read')) await this.onReceipt(late.frame);
+      return;
+    }
     const parsed = parseClientFrame(text);
     if (!parsed.ok) {
       const { code, message, cid } = parsed.error;
