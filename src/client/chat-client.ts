@@ -71,6 +71,8 @@ export class ChatClient {
   private cidCounter = 0;
   // The message whose listeners are running: one that closes the client from inside them has still processed it.
   private processing: string | null = null;
+  // The server's reason for refusing a login, which the close (4001) that follows does not carry.
+  private refusal: ChatError | null = null;
   private readonly listeners: Listeners = {
     message: new Set(), receipt: new Set(), presence: new Set(), contact: new Set(), synced: new Set(), state: new Set(), error: new Set(),
   };
@@ -261,7 +263,10 @@ export class ChatClient {
       return p.reject(err);
     }
     // A refused login is answered by the close (4001) that follows.
-    if (err.code === 'unauthorized' && this.loginWait) return;
+    if (err.code === 'unauthorized') {
+      this.refusal = err;
+      if (this.loginWait) return;
+    }
     this.emit('error', err);
   }
 
@@ -269,7 +274,7 @@ export class ChatClient {
     this.ws = null;
     this.stopHeartbeat();
     if (FINAL_CLOSES.has(code)) {
-      const err = new ChatError(code === 4001 ? 'unauthorized' : code === 4003 ? 'replaced' : 'removed', reason || `closed with ${code}`);
+      const err = code === 4001 && this.refusal ? this.refusal : new ChatError(code === 4001 ? 'unauthorized' : code === 4003 ? 'replaced' : 'removed', reason || `closed with ${code}`);
       if (!this.loginWait) this.emit('error', err);
       return this.finish('closed', { code, reason }, err);
     }

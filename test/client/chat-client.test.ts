@@ -196,6 +196,7 @@ describe('ChatClient against a real server', () => {
     const e = await wrong.login({ appkey: 'demo#chat', username: 'bob', password: 'nope' }).catch((x: unknown) => x);
     assert.ok(e instanceof ChatError);
     assert.equal(e.code, 'unauthorized');
+    assert.equal(e.message, 'wrong user name or password');
     assert.equal(wrong.state, 'closed');
     await assert.rejects(wrong.sendText('alice', 'x'), /closed/);
 
