@@ -254,6 +254,16 @@ describe('JSON protocol over WebSocket', () => {
       assert.equal((await b.expect((f) => f.op === 'error')).code, 'unauthorized');
       assert.equal(await b.closed(), 4001);
     }
+    // A position that is not a seq: refused before the login.
+    const badAfter = await RawJsonClient.connect(port);
+    badAfter.send({ op: 'auth', appkey: 'demo#chat', username: 'alice', password: 'alice-pw', after: 12 });
+    assert.equal((await badAfter.expect((f) => f.op === 'error')).code, 'bad_field');
+    assert.equal(await badAfter.closed(), 4001);
+    // A position beyond the store's end: nothing to push, then live.
+    const { c: ahead, welcome } = await RawJsonClient.login(port, { appkey: 'demo#chat', username: 'alice', password: 'alice-pw', after: '9223372036854775807' });
+    assert.equal(welcome.after, '9223372036854775807');
+    assert.equal((await ahead.expect((f) => f.op === 'synced')).seq, '9223372036854775807');
+    ahead.ws.close();
     // Binary frames are not the protocol.
     const bin = await RawJsonClient.login(port, byPassword('alice'));
     bin.c.ws.send(Buffer.from([1, 2, 3]));
