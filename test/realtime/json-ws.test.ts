@@ -290,3 +290,10 @@ describe('JSON protocol over WebSocket', () => {
     two.ws.close();
   });
 });
+
+test('the app disconnecting a user closes its JSON connections with 4004', async () => {
+  const { c } = await RawJsonClient.login(port, byPassword('dave'));
+  const r = await api.get('/demo/chat/users/dave/disconnect');
+  assert.equal(r.status, 200, r.text);
+  assert.equal(await c.closed(), 4004);
+});
