@@ -44,7 +44,9 @@ type Frame = Record<string, unknown>;
 // Close codes after which reconnecting cannot help (docs/realtime.md).
 const FINAL_CLOSES = new Set([4001, 4003, 4004]);
 const RECEIPT_BATCH = 100;
-const RECEIPT_DELAY_MS = 50;
+// Long enough to gather a burst into one frame (each `delivered` frame is a store write), short
+// enough for a sender's "delivered" tick to feel immediate.
+const RECEIPT_DELAY_MS = 200;
 
 /**
  * A chat connection that does not lose messages: it resumes after every disconnect from the

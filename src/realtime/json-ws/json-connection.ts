@@ -41,6 +41,8 @@ const MAX_BUFFERED_BYTES = 8 * 1024 * 1024;
 // A reader that drains nothing for this long is gone.
 const STALL_MS = 30_000;
 const PAGE = 200;
+// Pushes remembered for their receipts: more than a client acknowledges in one batch.
+const RECENT_PUSHES = 1024;
 // A live message above the high-water mark (an older writer still committing on PostgreSQL) is
 // looked for again this often, for at most this long; after that the next push or login finds it.
 const HWM_RETRY_MS = 10;
@@ -77,6 +79,9 @@ export class JsonConnection implements SessionTransport {
   private positioned = false;
   private pumping = false;
   private synced = false;
+  // Who sent the messages pushed lately, as the store said: a receipt for one of them needs no
+  // store read to find its sender. Oldest first; bounded.
+  private readonly recent = new Map<string, Pick<RealtimeMessage, 'from' | 'to' | 'chatType'>>();
 
   constructor(private readonly s: Services, private readonly socket: JsonSocket, private readonly opts: JsonConnectionOptions) {
     this.heartbeatMs = opts.heartbeatMs ?? DEFAULT_HEARTBEAT_MS;
@@ -254,7 +259,7 @@ export class JsonConnection implements SessionTransport {
     const ids = f.op === 'delivered' ? await this.s.realtime.router.ack(app.id, user.username, f.msgIds) : f.msgIds;
     const me = user.username.toLowerCase();
     for (const msgId of ids) {
-      const row = await storedMessage(this.s.store, app.id, msgId);
+      const row = this.recent.get(msgId) ?? (await storedMessage(this.s.store, app.id, msgId));
       // Receipts are one-to-one: a group's sender would get one per member.
       if (!row || row.chatType !== 'chat' || row.to.toLowerCase() !== me) continue;
       await this.s.realtime.router.signal(app.id, row.from, { kind: 'receipt', receipt: f.op, msgId, from: user.username, to: row.from });
@@ -304,6 +309,8 @@ export class JsonConnection implements SessionTransport {
           if (seq <= this.position) continue;
           this.send(pushFrame(m, true));
           this.position = seq;
+          this.recent.set(m.msgId, { from: m.from, to: m.to, chatType: m.chatType });
+          if (this.recent.size > RECENT_PUSHES) this.recent.delete(this.recent.keys().next().value!);
         }
         if (page.more) continue;
         if (!this.synced) {
