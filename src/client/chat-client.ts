@@ -71,6 +71,7 @@ export class ChatClient {
   private presence: { presence: 'available' | 'unavailable'; status?: string } | null = null;
   private loginWait: { resolve: () => void; reject: (e: ChatError) => void } | null = null;
   private cidCounter = 0;
+  private readonly instance = randomId(12);
   // The message whose listeners are running: one that closes the client from inside them has still processed it.
   private processing: string | null = null;
   // The server's reason for refusing a login, which the close (4001) that follows does not carry.
@@ -116,7 +117,8 @@ export class ChatClient {
   /** Sends a message; resolves with its msg_id once it is stored. Queued while offline. */
   send(input: SendInput): Promise<SendAck> {
     if (this.current === 'closed') return Promise.reject(new ChatError('closed', 'the client is closed'));
-    const cid = input.cid ?? `${this.resource}-${Date.now().toString(36)}-${(this.cidCounter++).toString(36)}-${randomId()}`;
+    // Unique per sender across its devices and runs, and short (the server takes up to 64 characters).
+    const cid = input.cid ?? `${this.instance}-${Date.now().toString(36)}-${(this.cidCounter++).toString(36)}`;
     if (this.pending.has(cid)) return Promise.reject(new ChatError('duplicate_cid', `a send with cid ${cid} is already waiting`));
     const frame: Frame = { op: 'send', cid, target_type: input.target_type ?? 'users', target: input.target, msg: input.msg };
     if (input.ext !== undefined) frame.ext = input.ext;
@@ -375,7 +377,8 @@ export class ChatClient {
   }
 }
 
-function randomId(): string {
+function randomId(length = 8): string {
   const c = (globalThis as { crypto?: { randomUUID?: () => string } }).crypto;
-  return c?.randomUUID ? c.randomUUID().slice(0, 8) : Math.random().toString(36).slice(2, 10);
+  const hex = c?.randomUUID ? c.randomUUID().replace(/-/g, '') : Array.from({ length: 4 }, () => Math.random().toString(16).slice(2, 10)).join('');
+  return hex.slice(0, length);
 }
