@@ -7,10 +7,16 @@ import { exportStream } from './scenarios/export-stream.js';
 import { exportWalk } from './scenarios/export-walk.js';
 import { jsonWsChat } from './scenarios/json-ws-chat.js';
 import { sendMessages } from './scenarios/send-messages.js';
+import { realtimeXmpp } from './scenarios/realtime-xmpp.js';
 
 function numberFlag(name: string): number | undefined {
   const i = process.argv.indexOf(name);
   return i >= 0 ? Number(process.argv[i + 1]) : undefined;
+}
+
+function stringFlag(name: string): string | undefined {
+  const i = process.argv.indexOf(name);
+  return i >= 0 ? process.argv[i + 1] : undefined;
 }
 
 const SCENARIOS: Record<string, (seconds: number) => Promise<ScenarioResult>> = {
@@ -19,6 +25,7 @@ const SCENARIOS: Record<string, (seconds: number) => Promise<ScenarioResult>> = 
   'export-walk': (s) => exportWalk(s, { messages: numberFlag('--messages'), bigMessages: numberFlag('--big-messages') }),
   'export-cli': (s) => exportCli(s, { messages: numberFlag('--messages') }),
   postgres: (s) => postgresScenario(s, { messages: numberFlag('--messages') }),
+  'realtime-xmpp': (s) => realtimeXmpp(s, { users: numberFlag('--users'), idle: numberFlag('--idle'), rate: numberFlag('--rate'), loadProcesses: numberFlag('--load-processes'), protocol: stringFlag('--protocol') }),
   'export-stream': (s) => exportStream(s, { messages: numberFlag('--messages'), bigMessages: numberFlag('--big-messages'), pagedPerSecond: previous('export-walk') }),
 };
 
@@ -33,7 +40,8 @@ function previous(name: string): number | undefined {
 }
 
 /**
- * `npm run bench [-- scenario ...] [--seconds N] [--messages N] [--big-messages N]`: runs the
+ * `npm run bench [-- scenario ...] [--seconds N] [--messages N] [--big-messages N]` (realtime-xmpp also
+ * `--users N --idle N --rate N --load-processes N --protocol xmpp`): runs the
  * scenarios (all by default), writes bench/results/<scenario>.json and bench/results/README.md.
  */
 async function main(): Promise<void> {

@@ -83,7 +83,7 @@ export async function prepare(config: Config, announce: Announce = () => {}): Pr
 export async function startChatvault(config: Config, announce?: Announce): Promise<Chatvault> {
   const services = await prepare(config, announce);
   const http = buildServer(services);
-  const xmpp = createXmppWs(services);
+  const xmpp = createXmppWs(services, { domain: config.xmppDomain });
   const json = createJsonWs(services);
   const detachUpgrade = attachWsUpgrade(http.server, [{ protocol: 'xmpp', handleUpgrade: xmpp.handleUpgrade }, { protocol: JSON_WS_PROTOCOL, handleUpgrade: json.handleUpgrade }]);
   try {

@@ -20,6 +20,7 @@ export interface Config {
   databasePoolMax: number;
   redisUrl: string | null;
   corsOrigins: '*' | string[];
+  xmppDomain: string;
 }
 
 /** A setting as the README's configuration table describes it. */
@@ -198,6 +199,19 @@ const SETTINGS = [
         if (u.origin !== o) throw new ConfigError('CORS_ORIGINS', `not an origin (scheme://host[:port], no path): '${o}'`);
       }
       return list;
+    },
+  },
+  {
+    key: 'xmppDomain', env: 'XMPP_DOMAIN', flag: '--xmpp-domain', default: 'easemob.com',
+    description: 'XMPP domain of the real-time endpoint (`/ws/`): JIDs are `{org}#{app}_{user}@DOMAIN`, groups and chat rooms `…@conference.DOMAIN`; set the web SDK\'s `domain` to the same value.',
+    parse: (raw) => {
+      const v = (raw ?? '').trim().toLowerCase();
+      if (v === '') return 'easemob.com';
+      // A JID domainpart that SDKs also splice into `conference.{domain}`: plain DNS labels only.
+      if (v.length > 253 || !/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/.test(v)) {
+        throw new ConfigError('XMPP_DOMAIN', `expected a domain name such as easemob.com, got '${raw}'`);
+      }
+      return v;
     },
   },
 ] satisfies Setting<keyof Config>[];

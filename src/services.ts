@@ -50,16 +50,22 @@ export function buildServices(config: Config, store: Store, key: Buffer, bus: Bu
   const tokens = new TokenService(key, store, apps, invalidation);
   const cursors = new CursorCodec(key);
   const groups = new GroupService(store, cursors);
-  const realtime = new Realtime(store, bus, {
-    // Without Redis the node is alone: nobody else to tell.
-    crossNode: config.redisUrl !== null,
-    onError: (context, e) => {
-      if (config.logLevel !== 'silent') process.stderr.write(`chatvault realtime: ${context}: ${e instanceof Error ? e.message : String(e)}\n`);
-    },
-  });
+  const realtimeError = (context: string, e: unknown): void => {
+    if (config.logLevel !== 'silent') process.stderr.write(`chatvault realtime: ${context}: ${e instanceof Error ? e.message : String(e)}\n`);
+  };
+  // Without Redis the node is alone: nobody else to tell.
+  const realtime = new Realtime(store, bus, { crossNode: config.redisUrl !== null, onError: realtimeError });
   const users = new UserService(store, tokens, cursors, config.tokenTtlSeconds, (ids) => groups.deleteOwnedBy(ids), async (appId, names) => {
     for (const name of names) await realtime.router.closeUser(appId, name, 'removed');
   });
+  const contacts = new ContactService(store, users);
+  // Both sides' connected clients see the change as a roster push (spec §8), wherever it came from.
+  contacts.onChange = (app, a, b, subscription) => {
+    for (const [to, contact] of [[a, b], [b, a]] as const) {
+      realtime.router.signal(app.id, to.username, { kind: 'contact', to: to.username, contact: contact.username, subscription })
+        .catch((e: unknown) => realtimeError('contact change', e));
+    }
+  };
   return {
     config,
     store,
@@ -70,7 +76,7 @@ export function buildServices(config: Config, store: Store, key: Buffer, bus: Bu
     tenants: new TenantService(store, tokens, config.tokenTtlSeconds, apps),
     users,
     groups,
-    contacts: new ContactService(store, users),
+    contacts,
     messages: new MessageService(store, new MsgIdGenerator(nodeId), groups, tokens, (rows, seqs) => realtime.router.routeStored(rows, seqs)),
     chatQuery: new ChatQueryEngine(store, cursors),
     files: new ChatFileService(store, store.sharedBlobStore() ?? new FilesystemBlobStore(path.join(config.dataDir, 'files')), config.fileMaxBytes),

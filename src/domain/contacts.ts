@@ -10,12 +10,20 @@ export const MAX_BLOCKS_PER_REQUEST = 100;
  * adding a friend or blocking a user twice changes nothing and answers as the first time did.
  */
 export class ContactService {
+  /**
+   * Hears each friendship made (`both`) or ended (`remove`) once the store has it, whoever asked
+   * (REST or a socket), so that the users' connected clients can update their contact lists.
+   * Must not throw; it is not awaited.
+   */
+  onChange: (app: AppRow, a: UserRow, b: UserRow, subscription: 'both' | 'remove') => void = () => {};
+
   constructor(private readonly store: Store, private readonly users: UserService) {}
 
   /** Makes `owner` and `friend` friends of each other; resolves with the friend. */
   async add(app: AppRow, owner: string, friend: string): Promise<UserRow> {
     const [o, f] = await this.pair(app, owner, friend, 'a user cannot add itself as a contact');
     await this.store.addContact(o.id, f.id, Date.now());
+    this.onChange(app, o, f, 'both');
     return f;
   }
 
@@ -23,6 +31,7 @@ export class ContactService {
   async remove(app: AppRow, owner: string, friend: string): Promise<UserRow> {
     const [o, f] = await this.pair(app, owner, friend, 'a user cannot remove itself as a contact');
     await this.store.removeContact(o.id, f.id);
+    this.onChange(app, o, f, 'remove');
     return f;
   }
 

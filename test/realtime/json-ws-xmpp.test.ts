@@ -48,6 +48,8 @@ class Xmpp {
     await c.expect(/stream:features/);
     c.ws.send('<iq type="set" id="b1"><bind xmlns="urn:ietf:params:xml:ns:xmpp-bind"><resource>webim</resource></bind></iq>');
     await c.expect(/id="b1"/);
+    // The initial presence opens delivery (the Easemob server's gate).
+    c.ws.send('<presence xmlns="jabber:client"/>');
     return c;
   }
 

@@ -1,14 +1,12 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { after, before, describe, test } from 'node:test';
-import WebSocket from 'ws';
-import { Api, demoToken, rawHttp, req, startTestServer, type TestServer } from '../helpers.js';
+import { Api, demoToken, rawHttp, startTestServer, type TestServer } from '../helpers.js';
+import { APPKEY, FRAMING, plain, userToken as tokenOf, XmppClient } from './xmpp-client.js';
 
 let s: TestServer;
 let api: Api;
 let appId: number;
-const APPKEY = 'demo#chat';
-const FRAMING = 'urn:ietf:params:xml:ns:xmpp-framing';
 const OPEN = `<open xmlns="${FRAMING}" to="easemob.com" version="1.0"/>`;
 
 before(async () => {
@@ -25,84 +23,11 @@ after(async () => {
   fs.rmSync(s.dataDir, { recursive: true, force: true });
 });
 
-/** A raw RFC 7395 client: every received frame queued, read in order. */
-class Client {
-  readonly frames: string[] = [];
-  closed = false;
-  private waiters: (() => void)[] = [];
-  private constructor(readonly ws: WebSocket) {
-    ws.on('message', (d) => {
-      this.frames.push(String(d));
-      this.wake();
-    });
-    ws.on('close', () => {
-      this.closed = true;
-      this.wake();
-    });
-  }
+const Client = { connect: (path = '/ws/'): Promise<XmppClient> => XmppClient.connect(s.cv.port, path) };
+const userToken = (user: string): Promise<string> => tokenOf(s.url, user);
 
-  static connect(path = '/ws/'): Promise<Client> {
-    const ws = new WebSocket(`ws://127.0.0.1:${s.cv.port}${path}`, 'xmpp');
-    return new Promise((resolve, reject) => {
-      ws.once('open', () => {
-        assert.equal(ws.protocol, 'xmpp');
-        resolve(new Client(ws));
-      });
-      ws.once('error', reject);
-    });
-  }
-
-  private wake(): void {
-    const w = this.waiters;
-    this.waiters = [];
-    for (const f of w) f();
-  }
-
-  send(data: string): void {
-    this.ws.send(data);
-  }
-
-  /** The first received frame matching `pattern` (consumed with everything before it). */
-  async expect(pattern: RegExp, timeoutMs = 3000): Promise<string> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const i = this.frames.findIndex((f) => pattern.test(f));
-      if (i >= 0) return this.frames.splice(0, i + 1)[i]!;
-      if (this.closed) throw new Error(`closed before ${pattern}; got ${JSON.stringify(this.frames)}`);
-      const left = deadline - Date.now();
-      if (left <= 0) throw new Error(`timeout waiting for ${pattern}; got ${JSON.stringify(this.frames)}`);
-      await new Promise<void>((r) => {
-        const t = setTimeout(r, left);
-        this.waiters.push(() => {
-          clearTimeout(t);
-          r();
-        });
-      });
-    }
-  }
-
-  /** Resolves once the server closed the socket. */
-  async closedBy(timeoutMs = 3000): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    while (!this.closed) {
-      if (Date.now() > deadline) throw new Error('socket not closed');
-      await new Promise((r) => setTimeout(r, 20));
-    }
-  }
-}
-
-function plain(user: string, password: string): string {
-  return Buffer.from(`${APPKEY}_${user}@easemob.com\0${APPKEY}_${user}\0${password}`).toString('base64');
-}
-
-async function userToken(user: string): Promise<string> {
-  const r = await req(`${s.url}/demo/chat/token`, 'POST', { grant_type: 'password', username: user, password: `${user}-pw` });
-  assert.equal(r.status, 200, r.text);
-  return r.body.access_token as string;
-}
-
-/** Open, SASL PLAIN, restart, bind, session: the web SDK's login (spec §4). */
-async function login(user: string, password: string, resource = 'webim'): Promise<Client> {
+/** Open, SASL PLAIN, restart, bind (with the extra children web 1.4.13+ sends), session, initial presence. */
+async function login(user: string, password: string, resource = 'webim'): Promise<XmppClient> {
   const c = await Client.connect();
   c.send(OPEN);
   assert.match(await c.expect(/^<open /), /version="1.0"/);
@@ -118,6 +43,8 @@ async function login(user: string, password: string, resource = 'webim'): Promis
   assert.match(bound, new RegExp(`<jid>${APPKEY}_${user}@easemob.com/${resource}</jid>`));
   c.send('<iq type="set" id="_session_auth_2" xmlns="jabber:client"><session xmlns="urn:ietf:params:xml:ns:xmpp-session"/></iq>');
   assert.match(await c.expect(/_session_auth_2/), /type="result"/);
+  // The initial presence: delivery starts (spec §4.5).
+  c.send('<presence xmlns="jabber:client"/>');
   return c;
 }
 
@@ -138,7 +65,7 @@ describe('XMPP over WebSocket', () => {
     assert.ok(mid, ack);
     assert.match(ack, /^<message xmlns="jabber:client" from="easemob.com" to="demo#chat_alice@easemob.com\/webim"><body>WEBIM_1<\/body><received xmlns="urn:xmpp:receipts" mid="\d+">WEBIM_1<\/received><\/message>$/);
 
-    const incoming = await bob.expect(/<message /);
+    const incoming = await bob.expect(new RegExp(`<message [^>]*id="${mid}"`));
     assert.match(incoming, new RegExp(`from="demo#chat_alice@easemob.com" to="demo#chat_bob@easemob.com/webim" type="chat" id="${mid}"`));
     const body = /<body>(.*)<\/body>/.exec(incoming)![1]!.replace(/&quot;/g, '"').replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&amp;/g, '&');
     assert.deepEqual(JSON.parse(body), { bodies: [{ type: 'txt', msg: 'hello <bob> & co' }], ext: { weichat: { originType: 'webim' } }, from: 'alice', to: 'bob' });
@@ -182,7 +109,7 @@ describe('XMPP over WebSocket', () => {
     const ack = await alice.expect(/urn:xmpp:receipts/);
     const mid = /mid="(\d+)"/.exec(ack)?.[1];
     assert.ok(mid, ack);
-    assert.match(await bob.expect(/<message /), new RegExp(`id="${mid}"`));
+    await bob.expect(new RegExp(`<message [^>]*id="${mid}"`));
     carol.send(`<message type="groupchat" to="${APPKEY}_${gid}@conference.easemob.com" id="G2"><body>${body}</body></message>`);
     assert.match(await carol.expect(/G2/), /type="error".*code="403"/);
     const r = await api.get(`/demo/chat/chatmessages?ql=${encodeURIComponent(`select * where to = '${gid}'`)}`);

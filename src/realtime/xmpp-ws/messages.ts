@@ -1,17 +1,9 @@
 import { ApiError } from '../../errors.js';
 import { parseSend, type TargetType } from '../../domain/messages.js';
 import type { Services } from '../../services.js';
-import type { AppRow, UserRow } from '../../store/store.js';
+import { parseAddress, type BoundSession } from './session-context.js';
 import * as S from './stanzas.js';
 import { child, text, type XmlElement } from './xml.js';
-
-/** What a bound stream knows about its user. */
-export interface BoundSession {
-  app: AppRow;
-  user: UserRow;
-  identity: S.Identity;
-  domain: string;
-}
 
 /**
  * A `<message>` from a bound client (spec §5, §6): an ack B marks delivery, a chat message goes
@@ -19,28 +11,29 @@ export interface BoundSession {
  * Send failures answer with a message error; only a store failure escapes (the caller ends the stream).
  */
 export async function handleMessage(s: Services, b: BoundSession, el: XmlElement, send: (data: string) => void): Promise<void> {
+  // An error bounced by the client (RFC 6120 §8.3.1: never answered).
+  if (el.attrs.type === 'error') return;
   const clientId = el.attrs.id;
   const body = child(el, 'body');
-  const received = child(el, 'received', S.NS.receipts);
-  if (received && !body) {
-    // Ack B: "I got the message with this server id".
-    const mid = received.attrs.id ?? clientId;
-    if (mid) await s.realtime.router.ack(b.app.id, b.user.username, [mid]);
+  const ack = ackedId(el);
+  if (ack !== null) {
+    if (ack !== '') await s.realtime.router.ack(b.app.id, b.user.username, [ack]);
     return;
   }
-  // Delivery and read receipts (C, D) are relayed in a later slice; not stored as messages.
-  if (child(el, 'delivery', S.NS.receipts) || child(el, 'acked', S.NS.receipts)) return;
+  const receipt = child(el, 'delivery', S.NS.receipts) ?? child(el, 'acked', S.NS.receipts);
+  if (receipt) return relayReceipt(s, b, el, receipt, send);
   const to = el.attrs.to;
   // The web 1.0.x heartbeat (`{}` to the domain) and anything else addressed to the server.
   if (!body || !to || to.toLowerCase() === b.domain) return;
 
   const me = S.fullJid(b.identity);
-  const reject = (code: number, condition: string, message: string): void => send(S.messageError(b.domain, me, clientId, code, condition, message));
+  const original = text(body);
+  const reject = (code: number, condition: string, message: string): void => send(S.messageError(b.domain, me, clientId, code, condition, message, b.errorsCarryBody ? original : undefined));
   const target = parseTarget(to, b, child(el, 'roomtype', S.NS.roomtype)?.attrs.type === 'chatroom');
   if (!target) return reject(400, 'jid-malformed', `not an address of app ${S.appkey(b.identity)}: ${to}`);
   let json: unknown;
   try {
-    json = JSON.parse(text(body));
+    json = JSON.parse(original);
   } catch {
     return reject(400, 'bad-request', 'message body is not JSON');
   }
@@ -68,24 +61,47 @@ export async function handleMessage(s: Services, b: BoundSession, el: XmlElement
   if (msgId !== undefined) send(S.serverAck(b.domain, me, clientId ?? '', msgId));
 }
 
+/**
+ * The server id an ack B (`<received>` without a body: "I got the message with this id")
+ * acknowledges, '' for one naming none, null when the message is not an ack B.
+ */
+export function ackedId(el: XmlElement): string | null {
+  const received = child(el, 'received', S.NS.receipts);
+  if (!received || child(el, 'body')) return null;
+  return (received.attrs.id ?? el.attrs.id ?? '').slice(0, 64);
+}
+
+/**
+ * A delivery (C) or read (D) receipt for the message's sender (spec §6): relayed as a signal, so
+ * the sender gets it on whichever transport and node it is connected to; never stored. Only
+ * for a message that was addressed to this user, so receipts cannot be made up for others' mail.
+ */
+async function relayReceipt(s: Services, b: BoundSession, el: XmlElement, receipt: XmlElement, send: (data: string) => void): Promise<void> {
+  const me = S.fullJid(b.identity);
+  const reject = (code: number, condition: string, message: string): void => send(S.messageError(b.domain, me, el.attrs.id, code, condition, message));
+  const to = parseAddress(el.attrs.to, b);
+  if (!to || to.kind !== 'user') return reject(400, 'jid-malformed', 'a receipt goes to the sender\'s JID');
+  const body = child(el, 'body');
+  const msgId = (receipt.attrs.id ?? (body ? text(body) : '')).trim();
+  if (!/^\d{1,20}$/.test(msgId)) return reject(400, 'bad-request', 'a receipt names a server message id');
+  if ((await s.realtime.delivery.status(b.app.id, b.user.username, msgId)) === null) {
+    return reject(404, 'item-not-found', `no message ${msgId} was sent to ${b.user.username}`);
+  }
+  await s.realtime.router.signal(b.app.id, to.name, {
+    kind: 'receipt', receipt: receipt.name === 'delivery' ? 'delivered' : 'read', msgId, from: b.user.username, to: to.name,
+  });
+}
+
 const CONDITIONS: Record<number, string> = { 400: 'bad-request', 401: 'not-authorized', 403: 'forbidden', 404: 'item-not-found', 413: 'policy-violation' };
 
 /**
- * The REST target of a `to` JID (spec §3): `{appkey}_{name}@{domain}` is a user,
- * `…@conference.{domain}` a group, or a chat room with the `roomtype` child. Routed by the
- * domain, not the stanza type (web 1.0.7 sends files to groups with type="chat", spec §5.1).
+ * The REST target of a `to` JID (spec §3): a user, a group, or a chat room with the `roomtype`
+ * child. Routed by the domain, not the stanza type (web 1.0.7 sends files to groups with
+ * type="chat", spec §5.1).
  */
 function parseTarget(jid: string, b: BoundSession, chatroom: boolean): { type: TargetType; name: string } | null {
-  const bare = jid.split('/')[0]!;
-  const at = bare.lastIndexOf('@');
-  if (at <= 0) return null;
-  const local = bare.slice(0, at);
-  const domain = bare.slice(at + 1).toLowerCase();
-  const prefix = `${S.appkey(b.identity)}_`;
-  if (local.slice(0, prefix.length).toLowerCase() !== prefix.toLowerCase()) return null;
-  const name = local.slice(prefix.length);
-  if (name === '') return null;
-  if (domain === b.domain) return { type: 'users', name };
-  if (domain === `conference.${b.domain}`) return { type: chatroom ? 'chatrooms' : 'chatgroups', name };
-  return null;
+  const a = parseAddress(jid, b);
+  if (!a) return null;
+  if (a.kind === 'user') return { type: 'users', name: a.name };
+  return { type: chatroom ? 'chatrooms' : 'chatgroups', name: a.name };
 }

@@ -15,6 +15,12 @@ export const NS = {
   ping: 'urn:xmpp:ping',
   receipts: 'urn:xmpp:receipts',
   roomtype: 'easemob:x:roomtype',
+  delay: 'urn:xmpp:delay',
+  roster: 'jabber:iq:roster',
+  muc: 'http://jabber.org/protocol/muc',
+  mucUser: 'http://jabber.org/protocol/muc#user',
+  mucAdmin: 'http://jabber.org/protocol/muc#admin',
+  discoItems: 'http://jabber.org/protocol/disco#items',
 } as const;
 
 /** Who a bound session is, for building JIDs (spec §3). */
@@ -93,8 +99,33 @@ export function iqResult(iqId: string | undefined, from?: string, to?: string): 
 }
 
 /** An iq error; `type` per RFC 6120 §8.3.2. */
-export function iqError(iqId: string | undefined, type: 'cancel' | 'modify', condition: string, to?: string): string {
-  return xml('iq', { xmlns: NS.client, type: 'error', id: iqId, to }, xml('error', { type }, xml(condition, { xmlns: NS.stanzas })));
+export function iqError(iqId: string | undefined, type: ErrorType, condition: string, to?: string, from?: string): string {
+  return xml('iq', { xmlns: NS.client, type: 'error', id: iqId, from, to }, stanzaError(type, condition));
+}
+
+/** RFC 6120 §8.3.2 error types. */
+export type ErrorType = 'cancel' | 'modify' | 'auth' | 'wait';
+
+/** The `<error>` child of a stanza error, with the legacy `code` web 1.4.x reads (spec §10). */
+export function stanzaError(type: ErrorType, condition: string, message?: string): string {
+  const parts = [xml(condition, { xmlns: NS.stanzas })];
+  if (message) parts.push(xml('text', { xmlns: NS.stanzas }, esc(message)));
+  return xml('error', { type, code: LEGACY_CODES[condition] }, ...parts);
+}
+const LEGACY_CODES: Record<string, string> = {
+  'bad-request': '400', 'jid-malformed': '400', 'not-authorized': '401', forbidden: '403', 'registration-required': '407',
+  'item-not-found': '404', 'not-allowed': '405', 'not-acceptable': '406', 'service-unavailable': '503', 'feature-not-implemented': '501',
+  'internal-server-error': '500', 'resource-constraint': '500',
+};
+
+/** A presence stanza (`type` left out for available). */
+export function presence(attrs: { from?: string; to?: string; type?: string; id?: string }, ...content: string[]): string {
+  return xml('presence', { xmlns: NS.client, from: attrs.from, to: attrs.to, type: attrs.type, id: attrs.id }, ...content);
+}
+
+/** A presence error answering `id`, from the address it was sent to. */
+export function presenceError(from: string, to: string, id: string | undefined, type: ErrorType, condition: string, message?: string, ...extra: string[]): string {
+  return presence({ from, to, type: 'error', id }, ...extra, stanzaError(type, condition, message));
 }
 
 /**
@@ -105,11 +136,17 @@ export function serverAck(domain: string, to: string, clientId: string, msgId: s
   return xml('message', { xmlns: NS.client, from: domain, to }, xml('body', {}, esc(clientId)), xml('received', { xmlns: NS.receipts, mid: msgId }, esc(clientId)));
 }
 
-/** A send that failed (validation, a missing group): web 1.4.x reads `<error code><text>` (spec §10). */
-export function messageError(domain: string, to: string, clientId: string | undefined, code: number, condition: string, message: string): string {
+/**
+ * A send that failed (validation, a missing group). The original `<body>` is echoed (RFC 6120
+ * §8.3.1 allows it): web 1.4.x reports the error to the app (`onTextMessage` with `error`,
+ * `errorCode` from `<error code>` and `errorText` from `<text>`) only for an error stanza that
+ * carries the message it refers to, and reads it as a presence otherwise (spec §10).
+ */
+export function messageError(domain: string, to: string, clientId: string | undefined, code: number, condition: string, message: string, originalBody?: string): string {
   const type = code >= 500 ? 'wait' : code === 403 || code === 404 ? 'cancel' : 'modify';
-  return xml('message', { xmlns: NS.client, from: domain, to, id: clientId, type: 'error' },
-    xml('error', { type, code: String(code) }, xml(condition, { xmlns: NS.stanzas }), xml('text', { xmlns: NS.stanzas }, esc(message))));
+  const error = xml('error', { type, code: String(code) }, xml(condition, { xmlns: NS.stanzas }), xml('text', { xmlns: NS.stanzas }, esc(message)));
+  const parts = originalBody === undefined ? [error] : [xml('body', {}, esc(originalBody)), error];
+  return xml('message', { xmlns: NS.client, from: domain, to, id: clientId, type: 'error' }, ...parts);
 }
 
 /**
@@ -117,7 +154,7 @@ export function messageError(domain: string, to: string, clientId: string | unde
  * JSON body re-built from the export record with keys in alphabetical order as Easemob sent them.
  * Group and room messages come from the room JID with the sender as its resource (MUC style).
  */
-export function incomingMessage(m: RealtimeMessage, recipient: Identity): string {
+export function incomingMessage(m: RealtimeMessage, recipient: Identity, delayed = false): string {
   const record = JSON.parse(m.record) as { payload?: { bodies?: unknown; ext?: unknown } };
   const body = JSON.stringify({ bodies: record.payload?.bodies ?? [], ext: record.payload?.ext ?? {}, from: m.from, to: m.to });
   const key = appkey(recipient);
@@ -125,5 +162,7 @@ export function incomingMessage(m: RealtimeMessage, recipient: Identity): string
   const from = m.chatType === 'chat' ? `${key}_${m.from}@${recipient.domain}` : `${key}_${m.to}@${roomDomain}/${m.from}`;
   const parts = [xml('body', {}, esc(body))];
   if (m.chatType === 'chatroom') parts.push(xml('roomtype', { xmlns: NS.roomtype, type: 'chatroom' }));
+  // Offline (replayed) messages say when they were sent (XEP-0203; web exposes it as `delay`).
+  if (delayed) parts.push(xml('delay', { xmlns: NS.delay, stamp: new Date(m.timestamp).toISOString() }));
   return xml('message', { xmlns: NS.client, from, to: fullJid(recipient), type: m.chatType === 'chat' ? 'chat' : 'groupchat', id: m.msgId }, ...parts);
 }

@@ -154,6 +154,14 @@ export class WebSdkClient {
     });
   }
 
+  /**
+   * Sends a text without waiting for anything (a send the server is expected to refuse: the SDK
+   * reports that through `onTextMessage` with `error`, its own fail callback only on a timeout).
+   */
+  sendTextRefused(target: TextTarget, text: string): void {
+    this.sendText(target, text, 60_000).catch(() => {});
+  }
+
   /** The first received text matching `match`, waiting for it. */
   waitForText(match: (m: SdkTextMessage) => boolean, what = 'a text message'): Promise<SdkTextMessage> {
     return eventually(`${what} at ${this.describe()}`, () => this.texts.find(match), () => this.transcript());

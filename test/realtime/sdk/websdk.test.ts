@@ -241,6 +241,30 @@ for (const version of SDK_VERSIONS) {
       await Promise.all([owner.close(), m1.close()]);
     });
 
+    test('6c. a refused send reaches the app as an error text with the code and reason', async () => {
+      const u = await makeUsers(version, 'refused', ['owner', 'outsider']);
+      const g = await api.post('/demo/chat/chatgroups', { groupname: `x${version}`, desc: 'sdk', public: true, maxusers: 10, owner: u.owner });
+      assert.equal(g.status, 200, g.text);
+      const gid = g.body.data.groupid as string;
+      const outsider = await online(version, u.outsider);
+      outsider.sendTextRefused({ group: gid }, 'not a member');
+      // 1.4.15 gets the refused message back with the error and hands it to the app; 1.4.6 (which
+      // cannot take that form) gets the error alone, and its send fails on its own timer.
+      const refusal = version === '1.4.15'
+        ? /<message [^>]*type="error"><body>[^<]*not a member[^<]*<\/body><error type="cancel" code="403">/
+        : /<message [^>]*type="error"><error type="cancel" code="403">/;
+      await eventually('the error stanza', () => (outsider.frames.some((f) => f.dir === 'in' && refusal.test(f.data)) ? true : undefined), () => outsider.transcript());
+      if (version === '1.4.15') {
+        const got = await outsider.waitForText((m) => m.error && m.data === 'not a member', 'the refusal');
+        assert.equal(got.errorCode, '403');
+        assert.match(got.errorText, /member/);
+        assert.equal(outsider.presences.filter((p) => p.type === 'error').length, 0, 'not mistaken for a presence');
+      }
+      // The stream stays up: a good send after the refused one is acked.
+      assert.match((await outsider.sendText({ user: u.owner }, 'still here')).mid, /^\d+$/);
+      await outsider.close();
+    });
+
     test('7a. a second login with the same resource replaces the first with conflict', async () => {
       const u = await makeUsers(version, 'replace', ['twice']);
       const first = await online(version, u.twice);
