@@ -160,3 +160,41 @@ describe('XMPP and JSON users chat with each other', () => {
     jay.c.close();
   });
 });
+
+describe('receipts and presence between the protocols', () => {
+  test('delivered and read receipts both ways; presence of contacts both ways', async () => {
+    assert.equal((await api.post('/demo/chat/users/xena/contacts/users/jay')).status, 200);
+    const xena = await Xmpp.login('xena');
+    const jay = await jsonUser('jay');
+    const presences: { from: string; presence: string }[] = [];
+    jay.c.on('presence', (p) => presences.push(p));
+    const receipts: { receipt: string; msg_id: string; from: string }[] = [];
+    jay.c.on('receipt', (r) => receipts.push(r));
+
+    // JSON → XMPP: jay's client acks by itself, then marks read; xena gets <delivery> and <acked>.
+    const mid = await xena.say('jay', 'chat', 'RC1', 'receipt me');
+    await arrived(jay.got, mid);
+    assert.match(await xena.expect(new RegExp(`<delivery xmlns="urn:xmpp:receipts" id="${mid}"`)), new RegExp(`from="${APPKEY}_jay@easemob.com`));
+    jay.c.markRead(mid);
+    await xena.expect(new RegExp(`<acked xmlns="urn:xmpp:receipts" id="${mid}"`));
+
+    // XMPP → JSON: xena acks (B), then sends delivery (C) and read (D) receipts to jay.
+    const ack = await jay.c.sendText('xena', 'receipt me too');
+    await stanzaBody(xena, ack.msg_id);
+    const to = `${APPKEY}_jay@easemob.com`;
+    xena.ws.send(`<message to="easemob.com" id="${ack.msg_id}"><received xmlns="urn:xmpp:receipts" id="${ack.msg_id}"/></message>`);
+    xena.ws.send(`<message to="${to}" id="d1"><delivery xmlns="urn:xmpp:receipts" id="${ack.msg_id}"/></message>`);
+    xena.ws.send(`<message to="${to}" id="d2"><acked xmlns="urn:xmpp:receipts" id="${ack.msg_id}"/></message>`);
+    for (let i = 0; i < 300 && receipts.length < 2; i++) await new Promise((r) => setTimeout(r, 10));
+    assert.deepEqual(receipts, [{ receipt: 'delivered', msg_id: ack.msg_id, from: 'xena' }, { receipt: 'read', msg_id: ack.msg_id, from: 'xena' }]);
+
+    // Presence: xena's status reaches jay; jay's reaches xena.
+    xena.ws.send('<presence xmlns="jabber:client"><status>busy</status></presence>');
+    for (let i = 0; i < 300 && !presences.some((p) => p.from === 'xena'); i++) await new Promise((r) => setTimeout(r, 10));
+    assert.ok(presences.some((p) => p.from === 'xena' && p.presence === 'available'), JSON.stringify(presences));
+    jay.c.setPresence('available', 'on the train');
+    assert.match(await xena.expect(/<presence [^>]*from="demo#chat_jay@easemob.com/), /on the train/);
+    xena.ws.close();
+    jay.c.close();
+  });
+});
