@@ -5,6 +5,7 @@ import { exportCli } from './scenarios/export-cli.js';
 import { postgresScenario } from './scenarios/postgres.js';
 import { exportStream } from './scenarios/export-stream.js';
 import { exportWalk } from './scenarios/export-walk.js';
+import { jsonWsChat } from './scenarios/json-ws-chat.js';
 import { sendMessages } from './scenarios/send-messages.js';
 import { realtimeXmpp } from './scenarios/realtime-xmpp.js';
 
@@ -20,6 +21,7 @@ function stringFlag(name: string): string | undefined {
 
 const SCENARIOS: Record<string, (seconds: number) => Promise<ScenarioResult>> = {
   'send-messages': sendMessages,
+  'json-ws-chat': jsonWsChat,
   'export-walk': (s) => exportWalk(s, { messages: numberFlag('--messages'), bigMessages: numberFlag('--big-messages') }),
   'export-cli': (s) => exportCli(s, { messages: numberFlag('--messages') }),
   postgres: (s) => postgresScenario(s, { messages: numberFlag('--messages') }),

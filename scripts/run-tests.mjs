@@ -11,7 +11,7 @@ import pg from 'pg';
 const PG_URL = process.env.DATABASE_URL_TEST || 'postgres://postgres@127.0.0.1:5432/test';
 const REQUIRED = process.env.CHATVAULT_REQUIRE_SERVICES === '1';
 // Suites whose behaviour depends on the store; ql, config and SDK tests do not.
-const STORE_SUITES = ['dist/test/contract', 'dist/test/http', 'dist/test/export', 'dist/test/cli', 'dist/test/e2e', 'dist/test/realtime'].filter((d) => fs.existsSync(d));
+const STORE_SUITES = ['dist/test/contract', 'dist/test/http', 'dist/test/export', 'dist/test/cli', 'dist/test/e2e', 'dist/test/realtime', 'dist/test/client'].filter((d) => fs.existsSync(d));
 const only = process.argv.slice(2);
 
 function run(label, args, env) {

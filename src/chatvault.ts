@@ -3,7 +3,10 @@ import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { Config } from './config.js';
 import { buildServer } from './http/server.js';
-import { attachXmppWs } from './realtime/xmpp-ws/server.js';
+import { JSON_WS_PROTOCOL } from './realtime/json-ws/client-frame.js';
+import { createJsonWs } from './realtime/json-ws/json-ws-server.js';
+import { attachWsUpgrade } from './realtime/ws-upgrade.js';
+import { createXmppWs } from './realtime/xmpp-ws/server.js';
 import { openBus } from './bus/open-bus.js';
 import { buildServices, closeServices, type Services } from './services.js';
 import { PostgresStore } from './store/postgres/postgres-store.js';
@@ -80,7 +83,9 @@ export async function prepare(config: Config, announce: Announce = () => {}): Pr
 export async function startChatvault(config: Config, announce?: Announce): Promise<Chatvault> {
   const services = await prepare(config, announce);
   const http = buildServer(services);
-  const xmpp = attachXmppWs(http.server, services, { domain: config.xmppDomain });
+  const xmpp = createXmppWs(services, { domain: config.xmppDomain });
+  const json = createJsonWs(services);
+  const detachUpgrade = attachWsUpgrade(http.server, [{ protocol: 'xmpp', handleUpgrade: xmpp.handleUpgrade }, { protocol: JSON_WS_PROTOCOL, handleUpgrade: json.handleUpgrade }]);
   try {
     await http.listen({ port: config.port, host: config.host });
   } catch (e) {
@@ -104,7 +109,9 @@ export async function startChatvault(config: Config, announce?: Announce): Promi
       // hold one open for the whole keep-alive timeout (72 s): close them as they go idle, and cut
       // whatever is still open after a grace period, so a stop never waits on a client.
       // WebSocket streams first: upgraded sockets are not HTTP connections, so http.close() would wait on them.
+      detachUpgrade();
       xmpp.close();
+      json.close();
       const sweep = setInterval(() => http.server.closeIdleConnections(), 100);
       const cut = setTimeout(() => http.server.closeAllConnections(), CLOSE_GRACE_MS);
       try {

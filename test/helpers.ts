@@ -148,9 +148,12 @@ export interface ChildServer {
   output: () => string;
 }
 
-/** Starts `chatvault serve` as a separate process (for restart and kill -9 tests); resolves once /status answers. */
-export async function spawnServer(dataDir: string, env: Record<string, string> = {}): Promise<ChildServer> {
-  const port = await freePort();
+/**
+ * Starts `chatvault serve` as a separate process (for restart and kill -9 tests); resolves once
+ * /status answers. `port` keeps a restarted server where its clients reconnect.
+ */
+export async function spawnServer(dataDir: string, env: Record<string, string> = {}, port?: number): Promise<ChildServer> {
+  port ??= await freePort();
   let out = '';
   const proc = spawn(process.execPath, [CLI, 'serve'], {
     env: { ...process.env, PORT: String(port), HOST: '127.0.0.1', DATA_DIR: dataDir, LOG_LEVEL: 'warn', CHATVAULT_ADMIN: `${ADMIN.username}:${ADMIN.password}`, ...storeEnv(dataDir), ...env },

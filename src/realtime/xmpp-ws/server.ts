@@ -1,4 +1,4 @@
-import type { IncomingMessage, Server } from 'node:http';
+import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { Services } from '../../services.js';
@@ -11,6 +11,8 @@ export const XMPP_WS_PATHS: readonly string[] = ['/ws', '/ws/'];
 export const DEFAULT_XMPP_DOMAIN = 'easemob.com';
 
 export interface XmppWsEndpoint {
+  /** Takes over an upgrade the dispatcher (ws-upgrade.ts) routed here: path and `xmpp` sub-protocol already checked. */
+  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void;
   /** Ends every connection (stream error `system-shutdown` for bound ones) and stops accepting. */
   close(): void;
   /** Open WebSocket connections. */
@@ -18,10 +20,10 @@ export interface XmppWsEndpoint {
 }
 
 /**
- * XMPP over WebSocket (RFC 7395) on the REST port: takes over upgrade requests for `/ws/`,
- * refuses other upgrades with 404. Must be attached before the server listens.
+ * XMPP over WebSocket (RFC 7395) on the REST port: serves the upgrades for `/ws/` offering the
+ * `xmpp` sub-protocol, which the shared upgrade dispatcher hands it.
  */
-export function attachXmppWs(server: Server, s: Services, opts: { domain?: string } = {}): XmppWsEndpoint {
+export function createXmppWs(s: Services, opts: { domain?: string } = {}): XmppWsEndpoint {
   const domain = (opts.domain ?? DEFAULT_XMPP_DOMAIN).toLowerCase();
   const onError = (context: string, e: unknown): void => {
     if (s.config.logLevel !== 'silent') process.stderr.write(`chatvault xmpp-ws: ${context}: ${e instanceof Error ? e.message : String(e)}\n`);
@@ -56,12 +58,7 @@ export function attachXmppWs(server: Server, s: Services, opts: { domain?: strin
     ws.on('error', (e) => onError('socket', e));
   });
 
-  const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
-    const path = (req.url ?? '').split('?')[0]!;
-    if (!XMPP_WS_PATHS.includes(path)) return refuse(socket, 404, 'Not Found');
-    const offered = (req.headers['sec-websocket-protocol'] ?? '').split(',').map((p) => p.trim());
-    // Browsers abort without the sub-protocol echoed (spec §4.1); a client not asking for it is not an XMPP client.
-    if (!offered.includes('xmpp')) return refuse(socket, 400, 'Bad Request');
+  const handleUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
     try {
       wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req));
     } catch (e) {
@@ -69,11 +66,10 @@ export function attachXmppWs(server: Server, s: Services, opts: { domain?: strin
       socket.destroy();
     }
   };
-  server.on('upgrade', onUpgrade);
 
   return {
+    handleUpgrade,
     close() {
-      server.off('upgrade', onUpgrade);
       // Bound sessions get system-shutdown through the registry; the rest are just closed.
       s.realtime.sessions.closeAll('shutdown');
       for (const ws of open) {
@@ -87,9 +83,4 @@ export function attachXmppWs(server: Server, s: Services, opts: { domain?: strin
       return open.size;
     },
   };
-}
-
-function refuse(socket: Duplex, status: number, text: string): void {
-  socket.on('error', () => {});
-  socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
 }

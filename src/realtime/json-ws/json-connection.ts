@@ -1,0 +1,392 @@
+import { randomBytes } from 'node:crypto';
+import { ApiError } from '../../errors.js';
+import { parseSend } from '../../domain/messages.js';
+import type { Services } from '../../services.js';
+import type { AppRow, MessageRow, Store, UserRow } from '../../store/store.js';
+import type { RealtimeMessage } from '../realtime-message.js';
+import type { PresenceType, RealtimeSignal } from '../realtime-signal.js';
+import type { CloseReason, Registration, SessionTransport } from '../session-registry.js';
+import { authenticate } from './authenticate.js';
+import { MAX_FRAME_BYTES, parseClientFrame, type ClientFrame } from './client-frame.js';
+import { CLOSE, errorFrame, pushFrame, signalFrame } from './server-frame.js';
+
+/** The socket side of a connection: the WebSocket in production, anything in a unit test. */
+export interface JsonSocket {
+  /** Sends one text frame. */
+  send(data: string): void;
+  /** Closes with a close code and a short reason (at most 123 bytes). */
+  close(code: number, reason: string): void;
+  /** Bytes queued and not yet written. */
+  readonly bufferedAmount: number;
+}
+
+export interface JsonConnectionOptions {
+  onError: (context: string, error: unknown) => void;
+  /** How often the client should ping (told in `welcome`); a connection silent for three of these is closed. */
+  heartbeatMs?: number;
+  /** How long a connection may stay unauthenticated. */
+  authTimeoutMs?: number;
+}
+
+export const DEFAULT_HEARTBEAT_MS = 25_000;
+const DEFAULT_AUTH_TIMEOUT_MS = 10_000;
+// Frames waiting while an earlier one is handled (a login or a send awaits the store).
+const MAX_IN_FLIGHT = 256;
+// Past this much unsent output the inbox walk pauses: pushes come from the store, so a slow
+// reader costs no memory and loses nothing; it just gets them later.
+const PAUSE_BUFFERED_BYTES = 1024 * 1024;
+// Live-only output (chat-room messages, receipts, presence) cannot wait in the store; past this a
+// client is not reading at all and is closed (it reconnects and resumes).
+const MAX_BUFFERED_BYTES = 8 * 1024 * 1024;
+// A reader that drains nothing for this long is gone.
+const STALL_MS = 30_000;
+const PAGE = 200;
+// Pushes remembered for their receipts: more than a client acknowledges in one batch.
+const RECENT_PUSHES = 1024;
+// A live message above the high-water mark (an older writer still committing on PostgreSQL) is
+// looked for again this often, for at most this long; after that the next push or login finds it.
+const HWM_RETRY_MS = 10;
+const HWM_PATIENCE_MS = 2_000;
+
+/*
+ * auth → open → closed. Until `auth` succeeds nothing else is accepted; after it, the session is
+ * registered with the core and the inbox walk runs.
+ */
+type State = 'auth' | 'open' | 'closed';
+
+/**
+ * One client of the JSON protocol over one WebSocket (docs/realtime.md). Every one-to-one and
+ * group message reaches the client through one walk of its inbox in the store, from the position
+ * the client resumed at, under the store's high-water mark: a live delivery from the router only
+ * says "look again", so pushes are in seq order, each once per connection, and a position the
+ * client reports back can never skip a message.
+ */
+export class JsonConnection implements SessionTransport {
+  private state: State = 'auth';
+  private queue: Promise<void> = Promise.resolve();
+  private inFlight = 0;
+  private app: AppRow | null = null;
+  private user: UserRow | null = null;
+  private registration: Registration | null = null;
+  private readonly timers: NodeJS.Timeout[] = [];
+  private lastHeard = Date.now();
+  private readonly heartbeatMs: number;
+
+  // The inbox walk: the last seq pushed, the highest seq the router said is waiting, whether the
+  // walk has its start yet, whether it runs, and whether the first walk finished.
+  private position = 0n;
+  private wanted = 0n;
+  private positioned = false;
+  private pumping = false;
+  private synced = false;
+  // Who sent the messages pushed lately, as the store said: a receipt for one of them needs no
+  // store read to find its sender. Oldest first; bounded.
+  private readonly recent = new Map<string, Pick<RealtimeMessage, 'from' | 'to' | 'chatType'>>();
+
+  constructor(private readonly s: Services, private readonly socket: JsonSocket, private readonly opts: JsonConnectionOptions) {
+    this.heartbeatMs = opts.heartbeatMs ?? DEFAULT_HEARTBEAT_MS;
+    const authTimer = setTimeout(() => {
+      if (this.state === 'auth') this.closeWith(CLOSE.authTimeout, 'authentication timeout');
+    }, opts.authTimeoutMs ?? DEFAULT_AUTH_TIMEOUT_MS);
+    const idleTimer = setInterval(() => {
+      if (Date.now() - this.lastHeard > 3 * this.heartbeatMs) this.closeWith(CLOSE.idle, 'no frame for three heartbeats');
+    }, this.heartbeatMs);
+    authTimer.unref();
+    idleTimer.unref();
+    this.timers.push(authTimer, idleTimer);
+  }
+
+  /** A text frame arrived; frames are handled one after another, in order. */
+  receive(text: string): void {
+    if (this.state === 'closed') return;
+    this.lastHeard = Date.now();
+    if (++this.inFlight > MAX_IN_FLIGHT) return this.closeWith(CLOSE.policy, 'too many frames in flight');
+    this.queue = this.queue
+      .then(() => this.handle(text))
+      .catch((e: unknown) => {
+        this.opts.onError('json-ws frame', e);
+        this.closeWith(CLOSE.internal, 'internal error');
+      })
+      .finally(() => {
+        this.inFlight--;
+      });
+  }
+
+  /** A binary frame: not this protocol. */
+  receiveBinary(): void {
+    this.send(errorFrame('bad_frame', 'binary frames are not part of the protocol'));
+    this.closeWith(CLOSE.unsupportedData, 'binary frame');
+  }
+
+  /** The WebSocket closed (either side). */
+  socketClosed(): void {
+    this.teardown();
+  }
+
+  // SessionTransport: called by the core.
+
+  deliver(message: RealtimeMessage): void {
+    if (this.state === 'closed' || !this.registration) return;
+    if (message.chatType === 'chatroom') {
+      if (this.state === 'open') this.sendLive(pushFrame(message, false));
+      return;
+    }
+    const seq = BigInt(message.seq);
+    if (seq > this.wanted) this.wanted = seq;
+    this.kick();
+  }
+
+  signal(signal: RealtimeSignal): void {
+    if (this.state !== 'open') return;
+    const frame = signalFrame(signal);
+    if (frame !== null) this.sendLive(frame);
+  }
+
+  close(reason: CloseReason): void {
+    if (reason === 'conflict') this.closeWith(CLOSE.replaced, 'replaced by a new connection with the same resource');
+    else if (reason === 'removed') this.closeWith(CLOSE.removed, 'user removed');
+    else this.closeWith(CLOSE.goingAway, 'server shutting down');
+  }
+
+  // Frames.
+
+  private async handle(text: string): Promise<void> {
+    if (this.state === 'closed') {
+      // Receipts that arrived before the socket closed still count: a client that acks and
+      // closes at once must not get those messages again as offline ones.
+      const late = this.user ? parseClientFrame(text) : null;
+      if (late?.ok && (late.frame.op === 'delivered' || late.frame.op === 'read')) await this.onReceipt(late.frame);
+      return;
+    }
+    const parsed = parseClientFrame(text);
+    if (!parsed.ok) {
+      const { code, message, cid } = parsed.error;
+      this.send(errorFrame(code, message, cid === undefined ? {} : { cid }));
+      // Before a login a client gets one answer: a broken or probing client is not kept.
+      if (this.state === 'auth') this.closeWith(CLOSE.unauthorized, 'authenticate first');
+      return;
+    }
+    const f = parsed.frame;
+    if (f.op === 'ping') return this.send(JSON.stringify(f.id === null ? { op: 'pong' } : { op: 'pong', id: f.id }));
+    if (this.state === 'auth') {
+      if (f.op === 'auth') return this.onAuth(f);
+      this.send(errorFrame('unauthorized', `authenticate first (op "auth"), not "${f.op}"`));
+      return this.closeWith(CLOSE.unauthorized, 'authenticate first');
+    }
+    switch (f.op) {
+      case 'auth':
+        return this.send(errorFrame('bad_frame', 'already authenticated'));
+      case 'send':
+        return this.onSend(f);
+      case 'delivered':
+      case 'read':
+        return this.onReceipt(f);
+      case 'presence':
+        return this.broadcastPresence(f.presence, f.status);
+    }
+  }
+
+  private async onAuth(f: Extract<ClientFrame, { op: 'auth' }>): Promise<void> {
+    const r = await authenticate(this.s, f.credentials);
+    if (this.state !== 'auth') return;
+    if (!r.ok) {
+      this.send(errorFrame('unauthorized', r.message));
+      return this.closeWith(CLOSE.unauthorized, 'authentication failed');
+    }
+    this.app = r.app;
+    this.user = r.user;
+    const resource = f.resource ?? `cv${randomBytes(6).toString('hex')}`;
+    // Registered before the start is read: a message stored meanwhile pokes the walk, which
+    // waits for its start (`positioned`) and then finds it.
+    this.registration = this.s.realtime.sessions.register({ appId: r.app.id, username: r.user.username, resource }, this);
+    const start = f.after ?? (await this.freshStart());
+    if (this.isClosed()) return;
+    this.position = start;
+    this.positioned = true;
+    this.state = 'open';
+    this.send(JSON.stringify({
+      op: 'welcome', user: r.user.username, appkey: `${r.app.orgName}#${r.app.name}`, resource, after: start.toString(),
+      heartbeat: this.heartbeatMs, max_frame: MAX_FRAME_BYTES,
+    }));
+    this.kick();
+    this.broadcastPresence('available', null).catch((e: unknown) => this.opts.onError('presence', e));
+  }
+
+  /**
+   * Where a client without a position starts: before the oldest message not yet delivered to
+   * any of the user's clients, or at the high-water mark when nothing waits. The mark is read
+   * first: a message committed after it has a larger seq, and one committed before it is either
+   * below it or still pending.
+   */
+  private async freshStart(): Promise<bigint> {
+    const { app, user } = this.login();
+    const hwm = await this.s.store.highWaterMark();
+    const [oldest] = await this.s.realtime.delivery.pending(app.id, user.username, 0n, 1);
+    if (!oldest) return hwm;
+    const before = BigInt(oldest.seq) - 1n;
+    return before < hwm ? before : hwm;
+  }
+
+  private async onSend(f: Extract<ClientFrame, { op: 'send' }>): Promise<void> {
+    const { app, user } = this.login();
+    // The sender is the logged-in user, always.
+    const raw: Record<string, unknown> = { target_type: f.targetType, target: [f.target], msg: f.msg, from: user.username };
+    if (f.ext !== undefined && f.ext !== null) raw.ext = f.ext;
+    let frame: string;
+    try {
+      // A user's own connection speaks only in groups and rooms the user belongs to (REST sends
+      // are the app admin's, who may post anywhere).
+      if (f.targetType !== 'users') {
+        const members = await this.s.groups.members(app, f.targetType === 'chatgroups' ? 'group' : 'room', f.target);
+        if (!members.some((m) => m.userId === user.id)) throw new ApiError(403, 'forbidden_op', `${user.username} is not a member of ${f.target}`);
+      }
+      const ids = await this.s.messages.send(app, parseSend(raw), { clientId: f.cid });
+      const msgId = ids.values().next().value!;
+      // The stored timestamp, also for a repeated client id (the first send's).
+      const row = await storedMessage(this.s.store, app.id, msgId);
+      frame = JSON.stringify({ op: 'ack', cid: f.cid, msg_id: msgId, timestamp: row?.timestamp ?? null });
+    } catch (e) {
+      if (!(e instanceof ApiError)) throw e;
+      frame = errorFrame(e.code, e.description ?? e.code, { cid: f.cid, status: e.status });
+    }
+    this.send(frame);
+  }
+
+  private async onReceipt(f: Extract<ClientFrame, { op: 'delivered' | 'read' }>): Promise<void> {
+    const { app, user } = this.login();
+    // `delivered` is also the ack of receipt (offline counts); its receipt goes out once, the
+    // first time, so a client resuming and acking again does not repeat it.
+    const ids = f.op === 'delivered' ? await this.s.realtime.router.ack(app.id, user.username, f.msgIds) : f.msgIds;
+    const me = user.username.toLowerCase();
+    for (const msgId of ids) {
+      const row = this.recent.get(msgId) ?? (await storedMessage(this.s.store, app.id, msgId));
+      // Receipts are one-to-one: a group's sender would get one per member.
+      if (!row || row.chatType !== 'chat' || row.to.toLowerCase() !== me) continue;
+      await this.s.realtime.router.signal(app.id, row.from, { kind: 'receipt', receipt: f.op, msgId, from: user.username, to: row.from });
+    }
+  }
+
+  /** Tells the user's contacts (their sessions on every node) that this user came or went. */
+  private async broadcastPresence(presence: PresenceType, status: string | null): Promise<void> {
+    const { app, user } = this.login();
+    for (const contact of await this.s.store.listContacts(user.id)) {
+      const signal: RealtimeSignal = { kind: 'presence', presence, from: user.username, to: contact };
+      if (status !== null) signal.status = status;
+      await this.s.realtime.router.signal(app.id, contact, signal);
+    }
+  }
+
+  // The inbox walk.
+
+  private kick(): void {
+    if (this.pumping || !this.positioned || this.state !== 'open') return;
+    this.pumping = true;
+    this.pump().catch((e: unknown) => {
+      this.opts.onError('json-ws inbox walk', e);
+      this.closeWith(CLOSE.internal, 'internal error');
+    });
+  }
+
+  private async pump(): Promise<void> {
+    // `pumping` is cleared in the same turn as the last check of `wanted`, so a poke arriving
+    // after that check starts a new walk instead of being missed.
+    try {
+      const { app, user } = this.login();
+      let waitingSince = 0;
+      let stalledSince = 0;
+      while (!this.isClosed()) {
+        if (this.socket.bufferedAmount > PAUSE_BUFFERED_BYTES) {
+          stalledSince ||= Date.now();
+          if (Date.now() - stalledSince > STALL_MS) return this.closeWith(CLOSE.tryAgain, 'client not reading');
+          await sleep(20);
+          continue;
+        }
+        stalledSince = 0;
+        const page = await this.s.realtime.delivery.inbox(app.id, user.username, this.position, PAGE);
+        if (this.isClosed()) return;
+        for (const m of page.messages) {
+          const seq = BigInt(m.seq);
+          if (seq <= this.position) continue;
+          this.send(pushFrame(m, true));
+          this.position = seq;
+          this.recent.set(m.msgId, { from: m.from, to: m.to, chatType: m.chatType });
+          if (this.recent.size > RECENT_PUSHES) this.recent.delete(this.recent.keys().next().value!);
+        }
+        if (page.more) continue;
+        if (!this.synced) {
+          this.synced = true;
+          this.send(JSON.stringify({ op: 'synced', seq: this.position.toString() }));
+        }
+        if (this.position >= this.wanted) return;
+        waitingSince ||= Date.now();
+        if (Date.now() - waitingSince > HWM_PATIENCE_MS) {
+          this.wanted = this.position;
+          return;
+        }
+        await sleep(HWM_RETRY_MS);
+      }
+    } finally {
+      this.pumping = false;
+    }
+  }
+
+  // Internals.
+
+  private login(): { app: AppRow; user: UserRow } {
+    if (!this.app || !this.user) throw new Error('not logged in');
+    return { app: this.app, user: this.user };
+  }
+
+  private isClosed(): boolean {
+    return this.state === 'closed';
+  }
+
+  private sendLive(frame: string): void {
+    if (this.socket.bufferedAmount > MAX_BUFFERED_BYTES) return this.closeWith(CLOSE.tryAgain, 'client not reading');
+    this.send(frame);
+  }
+
+  private send(data: string): void {
+    if (this.state === 'closed') return;
+    try {
+      this.socket.send(data);
+    } catch (e) {
+      this.opts.onError('json-ws send', e);
+    }
+  }
+
+  private closeWith(code: number, reason: string): void {
+    if (this.state === 'closed') return;
+    this.teardown();
+    try {
+      this.socket.close(code, reason);
+    } catch (e) {
+      this.opts.onError('json-ws close', e);
+    }
+  }
+
+  private teardown(): void {
+    if (this.state === 'closed') return;
+    this.state = 'closed';
+    for (const t of this.timers) clearTimeout(t);
+    const removed = this.registration?.unregister() ?? false;
+    this.registration = null;
+    const { app, user } = this;
+    // The user's last session here went away (not replaced): tell the contacts.
+    if (removed && app && user && !this.s.realtime.sessions.isOnline(app.id, user.username)) {
+      this.broadcastPresence('unavailable', null).catch((e: unknown) => this.opts.onError('presence', e));
+    }
+  }
+}
+
+/** A stored message by msg_id (for a send's timestamp and a receipt's sender), or null. */
+async function storedMessage(store: Store, appId: number, msgId: string): Promise<MessageRow | null> {
+  const seq = await store.messageSeq(appId, msgId);
+  if (seq === null) return null;
+  const [row] = await store.messagesAfter(appId, seq - 1n, 1);
+  return row && row.msgId === msgId ? row : null;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((ok) => setTimeout(ok, ms));
+}
