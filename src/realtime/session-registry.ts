@@ -79,20 +79,20 @@ export class SessionRegistry {
 
   /** Hands the message to every session of the user on this node; returns how many took it. */
   deliver(appId: number, username: string, message: RealtimeMessage): number {
-    const byResource = this.users.get(userKey(appId, username));
-    if (!byResource) return 0;
-    let n = 0;
-    // A copy: a transport may unregister (or a login replace) a session from inside deliver().
-    for (const t of [...byResource.values()]) if (this.safely(() => t.deliver(message))) n++;
-    return n;
+    return this.each(appId, username, (t) => t.deliver(message));
   }
 
   /** Hands the signal to every session of the user on this node; returns how many took it. */
   signal(appId: number, username: string, signal: RealtimeSignal): number {
+    return this.each(appId, username, (t) => t.signal(signal));
+  }
+
+  private each(appId: number, username: string, f: (t: SessionTransport) => void): number {
     const byResource = this.users.get(userKey(appId, username));
     if (!byResource) return 0;
     let n = 0;
-    for (const t of [...byResource.values()]) if (this.safely(() => t.signal(signal))) n++;
+    // A copy: a transport may unregister (or a login replace) a session from inside the call.
+    for (const t of [...byResource.values()]) if (this.safely(() => f(t))) n++;
     return n;
   }
 
