@@ -5,7 +5,6 @@ import { exportCli } from './scenarios/export-cli.js';
 import { postgresScenario } from './scenarios/postgres.js';
 import { exportStream } from './scenarios/export-stream.js';
 import { exportWalk } from './scenarios/export-walk.js';
-import { jsonWsChat } from './scenarios/json-ws-chat.js';
 import { sendMessages } from './scenarios/send-messages.js';
 import { realtimeXmpp } from './scenarios/realtime-xmpp.js';
 
@@ -19,13 +18,25 @@ function stringFlag(name: string): string | undefined {
   return i >= 0 ? process.argv[i + 1] : undefined;
 }
 
+function realtimeFlags(): { users?: number; idle?: number; rate?: number; loadProcesses?: number } {
+  return { users: numberFlag('--users'), idle: numberFlag('--idle'), rate: numberFlag('--rate'), loadProcesses: numberFlag('--load-processes') };
+}
+
 const SCENARIOS: Record<string, (seconds: number) => Promise<ScenarioResult>> = {
   'send-messages': sendMessages,
-  'json-ws-chat': jsonWsChat,
   'export-walk': (s) => exportWalk(s, { messages: numberFlag('--messages'), bigMessages: numberFlag('--big-messages') }),
   'export-cli': (s) => exportCli(s, { messages: numberFlag('--messages') }),
   postgres: (s) => postgresScenario(s, { messages: numberFlag('--messages') }),
-  'realtime-xmpp': (s) => realtimeXmpp(s, { users: numberFlag('--users'), idle: numberFlag('--idle'), rate: numberFlag('--rate'), loadProcesses: numberFlag('--load-processes'), protocol: stringFlag('--protocol') }),
+  'realtime-xmpp': (s) => realtimeXmpp(s, { ...realtimeFlags(), protocol: stringFlag('--protocol') }),
+  // Issue 8: the same scenario on the JSON protocol, with its own targets.
+  'realtime-json': (s) => realtimeXmpp(s, {
+    ...realtimeFlags(),
+    protocol: 'json',
+    scenario: 'realtime-json',
+    label: 'JSON protocol chatvault.v1 over WebSocket',
+    receiptNote: 'Every push is acknowledged with `delivered`, batched as chatvault/client does (up to 100 ids in one frame, at most 200 ms after the first).',
+    targets: { deliveredPerSecond: 10_000, p99Ms: 50, pacedRate: 5000, perConnectionKB: 50, idleConnections: 10_000 },
+  }),
   'export-stream': (s) => exportStream(s, { messages: numberFlag('--messages'), bigMessages: numberFlag('--big-messages'), pagedPerSecond: previous('export-walk') }),
 };
 
@@ -40,8 +51,8 @@ function previous(name: string): number | undefined {
 }
 
 /**
- * `npm run bench [-- scenario ...] [--seconds N] [--messages N] [--big-messages N]` (realtime-xmpp also
- * `--users N --idle N --rate N --load-processes N --protocol xmpp`): runs the
+ * `npm run bench [-- scenario ...] [--seconds N] [--messages N] [--big-messages N]` (realtime-xmpp and
+ * realtime-json also `--users N --idle N --rate N --load-processes N`, realtime-xmpp `--protocol xmpp`): runs the
  * scenarios (all by default), writes bench/results/<scenario>.json and bench/results/README.md.
  */
 async function main(): Promise<void> {

@@ -1,7 +1,7 @@
 /**
  * What the real-time load generator needs from a client protocol, and nothing more: log in, send
- * a text and learn when the server stored it, hear messages. The XMPP dialect implements it now;
- * our JSON protocol can be added as another `ChatProtocol` without touching the scenario.
+ * a text and learn when the server stored it, hear messages. The XMPP dialect and the JSON
+ * protocol implement it, each as a `ChatProtocol` the scenario picks by name.
  */
 
 /** A message as the recipient's socket received it. */
