@@ -1,5 +1,5 @@
 import { errors } from '../errors.js';
-import type { AppRow, GroupKind, NewMessage, Store } from '../store/store.js';
+import type { AppRow, GroupKind, NewMessage, SentMessage, Store } from '../store/store.js';
 import { uuidV1, type MsgIdGenerator } from '../util/ids.js';
 import type { TokenService } from './tokens.js';
 import type { GroupService } from './groups.js';
@@ -220,9 +220,9 @@ export class MessageService {
   /**
    * Stores one message per target; resolves once all are durable, with each target's msg_id.
    * With a `clientId` the send is idempotent: a repeat of an earlier send (same sender, same id)
-   * stores nothing and answers with the earlier ids.
+   * stores nothing and answers with the earlier messages.
    */
-  async send(app: AppRow, req: SendRequest, opts: { clientId?: string } = {}): Promise<Map<string, string>> {
+  async send(app: AppRow, req: SendRequest, opts: { clientId?: string } = {}): Promise<Map<string, SentMessage>> {
     const { clientId } = opts;
     if (clientId !== undefined) {
       const earlier = await this.earlierSend(app, req, clientId);
@@ -256,16 +256,16 @@ export class MessageService {
     } catch {
       // The message is stored: a listener's failure must not turn its send into an error.
     }
-    const out = new Map<string, string>();
-    for (const r of rows) out.set(r.to, r.msgId);
+    const out = new Map<string, SentMessage>();
+    for (const r of rows) out.set(r.to, { msgId: r.msgId, timestamp: r.timestamp });
     return out;
   }
 
-  /** The ids an earlier send with this client id got, when it covered every target of this one. */
-  private async earlierSend(app: AppRow, req: SendRequest, clientId: string): Promise<Map<string, string> | null> {
+  /** What an earlier send with this client id stored, when it covered every target of this one. */
+  private async earlierSend(app: AppRow, req: SendRequest, clientId: string): Promise<Map<string, SentMessage> | null> {
     const sent = await this.store.clientSend(app.id, req.from, clientId);
     if (sent.size === 0) return null;
-    const out = new Map<string, string>();
+    const out = new Map<string, SentMessage>();
     for (const t of req.targets) {
       const id = sent.get(t.toLowerCase());
       if (id === undefined) throw errors.illegalArgument(`client id ${clientId} was used already for another send`);

@@ -270,8 +270,8 @@ export interface Store {
   markDelivered(appId: number, username: string, msgIds: readonly string[]): Promise<string[]>;
   /** The user's inbox (delivered or not) with seq in (afterSeq, maxSeq], oldest first. */
   inbox(appId: number, username: string, afterSeq: bigint, maxSeq: bigint, limit: number): Promise<MessageRow[]>;
-  /** The messages an earlier send with this client id stored: lower-cased target → msg_id (empty when none). */
-  clientSend(appId: number, sender: string, clientId: string): Promise<Map<string, string>>;
+  /** The messages an earlier send with this client id stored, by lower-cased target (empty when none). */
+  clientSend(appId: number, sender: string, clientId: string): Promise<Map<string, SentMessage>>;
 
   // ---- Groups and chat rooms (one table, told apart by GroupKind) ----
   /**
@@ -312,6 +312,13 @@ export interface Store {
   createChatFile(file: NewChatFile): Promise<ChatFileRow>;
   /** A file of the app by uuid (lower-case), or null; another app's file is null too. */
   getChatFile(appId: number, uuid: string): Promise<ChatFileRow | null>;
+}
+
+/** A stored message as its sender learns of it: its id and its send time. */
+export interface SentMessage {
+  msgId: string;
+  /** Send time, ms. */
+  timestamp: number;
 }
 
 /** Chat groups and chat rooms share one shape and one table. */

@@ -210,7 +210,7 @@ describe(`Store contract (${TEST_STORE})`, () => {
       { ...msg(app.id, 601, { msgId: 'c601', from: 'Carl', to: 'Eve', chatType: 'chat', timestamp: T }), clientId: 'cid-1' },
     ];
     await store.insertMessages(first);
-    assert.deepEqual([...(await store.clientSend(app.id, 'carl', 'cid-1'))].sort(), [['dana', 'c600'], ['eve', 'c601']]);
+    assert.deepEqual([...(await store.clientSend(app.id, 'carl', 'cid-1'))].sort(), [['dana', { msgId: 'c600', timestamp: T }], ['eve', { msgId: 'c601', timestamp: T }]]);
     assert.equal((await store.clientSend(app.id, 'carl', 'cid-2')).size, 0);
     assert.equal((await store.clientSend(other.id, 'carl', 'cid-1')).size, 0);
     await assert.rejects(store.insertMessages([{ ...msg(app.id, 602, { msgId: 'c602', from: 'CARL', to: 'dana', chatType: 'chat', timestamp: T }), clientId: 'cid-1' }]));
@@ -221,7 +221,7 @@ describe(`Store contract (${TEST_STORE})`, () => {
       store.insertMessages([{ ...msg(app.id, 604, { msgId: 'c604', from: 'Carl', to: 'Eve', chatType: 'chat', timestamp: T }), clientId: 'cid-1' }]).catch(() => null),
     ]);
     assert.equal(ok.length, 1);
-    assert.deepEqual([...(await store.clientSend(app.id, 'fay', 'cid-1'))], [['dana', 'c603']]);
+    assert.deepEqual([...(await store.clientSend(app.id, 'fay', 'cid-1'))], [['dana', { msgId: 'c603', timestamp: T }]]);
   });
 
   test('contacts and block lists', async () => {

@@ -22,7 +22,7 @@ export function messageRoutes(app: FastifyInstance, s: Services): void {
     const sent = await s.messages.send(a, parseSend(req.body));
     const useMsgId = truthy((req.query as Record<string, unknown>).useMsgId);
     const data: Record<string, string> = {};
-    for (const [target, msgId] of sent) data[target] = useMsgId ? msgId : 'success';
+    for (const [target, m] of sent) data[target] = useMsgId ? m.msgId : 'success';
     return envelope(req, s.config.publicUrl, { action: 'post', app: a, path: '/messages', entities: [], data });
   });
 

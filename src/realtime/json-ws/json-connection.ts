@@ -240,11 +240,9 @@ export class JsonConnection implements SessionTransport {
         const members = await this.s.groups.members(app, f.targetType === 'chatgroups' ? 'group' : 'room', f.target);
         if (!members.some((m) => m.userId === user.id)) throw new ApiError(403, 'forbidden_op', `${user.username} is not a member of ${f.target}`);
       }
-      const ids = await this.s.messages.send(app, parseSend(raw), { clientId: f.cid });
-      const msgId = ids.values().next().value!;
-      // The stored timestamp, also for a repeated client id (the first send's).
-      const row = await storedMessage(this.s.store, app.id, msgId);
-      frame = JSON.stringify({ op: 'ack', cid: f.cid, msg_id: msgId, timestamp: row?.timestamp ?? null });
+      // The stored message: this one, or for a repeated client id the first send's.
+      const sent = (await this.s.messages.send(app, parseSend(raw), { clientId: f.cid })).values().next().value!;
+      frame = JSON.stringify({ op: 'ack', cid: f.cid, msg_id: sent.msgId, timestamp: sent.timestamp });
     } catch (e) {
       if (!(e instanceof ApiError)) throw e;
       frame = errorFrame(e.code, e.description ?? e.code, { cid: f.cid, status: e.status });

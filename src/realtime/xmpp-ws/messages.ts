@@ -53,7 +53,7 @@ export async function handleMessage(s: Services, b: BoundSession, el: XmlElement
       if (!members.some((m) => m.userId === b.user.id)) return reject(403, 'forbidden', `${b.user.username} is not a member of ${target.name}`);
     }
     const ids = await s.messages.send(b.app, parseSend(raw));
-    msgId = ids.values().next().value;
+    msgId = ids.values().next().value?.msgId;
   } catch (e) {
     if (!(e instanceof ApiError)) throw e;
     return reject(e.status, CONDITIONS[e.status] ?? 'bad-request', e.description ?? e.code);

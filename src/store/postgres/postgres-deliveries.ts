@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import { messageFrom, num, type Row } from '../rows.js';
-import type { MessageRow } from '../store.js';
+import type { MessageRow, SentMessage } from '../store.js';
 
 /**
  * Migration 4: real-time delivery. `deliveries` holds each recipient's place for every one-to-one
@@ -118,13 +118,13 @@ export class PostgresDeliveries {
     return r.rows.map(messageFrom);
   }
 
-  async clientSend(appId: number, sender: string, clientId: string): Promise<Map<string, string>> {
-    const r = await this.pool.query<{ target: string; msg_id: string }>({
+  async clientSend(appId: number, sender: string, clientId: string): Promise<Map<string, SentMessage>> {
+    const r = await this.pool.query<{ target: string; msg_id: string; timestamp: string }>({
       name: 'cv_client_send',
-      text: `SELECT c.target, m.msg_id FROM client_ids c JOIN messages m ON m.app_id = c.app_id AND m.timestamp = c.timestamp AND m.seq = c.seq
+      text: `SELECT c.target, m.msg_id, m.timestamp FROM client_ids c JOIN messages m ON m.app_id = c.app_id AND m.timestamp = c.timestamp AND m.seq = c.seq
               WHERE c.app_id = $1 AND c.sender = $2 AND c.client_id = $3`,
       values: [appId, sender.toLowerCase(), clientId],
     });
-    return new Map(r.rows.map((x) => [x.target, x.msg_id]));
+    return new Map(r.rows.map((x) => [x.target, { msgId: x.msg_id, timestamp: Number(x.timestamp) }]));
   }
 }

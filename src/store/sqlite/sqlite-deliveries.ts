@@ -1,6 +1,6 @@
 import type Database from 'better-sqlite3';
 import { messageFrom, type Row } from '../rows.js';
-import type { MessageRow } from '../store.js';
+import type { MessageRow, SentMessage } from '../store.js';
 
 /**
  * The real-time delivery reads of the SQLite store: each recipient's inbox rows (written with
@@ -29,7 +29,7 @@ export class SqliteDeliveries {
          WHERE d.app_id = ? AND d.username = ? AND d.seq > ? AND d.seq <= ? ORDER BY d.seq LIMIT ?`,
       ).safeIntegers(true),
       clientSend: db.prepare(
-        'SELECT c.target, m.msg_id FROM client_ids c JOIN messages m ON m.seq = c.seq WHERE c.app_id = ? AND c.sender = ? AND c.client_id = ?',
+        'SELECT c.target, m.msg_id, m.timestamp FROM client_ids c JOIN messages m ON m.seq = c.seq WHERE c.app_id = ? AND c.sender = ? AND c.client_id = ?',
       ),
     };
   }
@@ -59,9 +59,9 @@ export class SqliteDeliveries {
     return (this.s.inbox.all(appId, username, afterSeq, maxSeq, limit) as Row[]).map(messageFrom);
   }
 
-  clientSend(appId: number, sender: string, clientId: string): Map<string, string> {
-    const rows = this.s.clientSend.all(appId, sender.toLowerCase(), clientId) as { target: string; msg_id: string }[];
-    return new Map(rows.map((r) => [r.target, r.msg_id]));
+  clientSend(appId: number, sender: string, clientId: string): Map<string, SentMessage> {
+    const rows = this.s.clientSend.all(appId, sender.toLowerCase(), clientId) as { target: string; msg_id: string; timestamp: number }[];
+    return new Map(rows.map((r) => [r.target, { msgId: r.msg_id, timestamp: r.timestamp }]));
   }
 }
 

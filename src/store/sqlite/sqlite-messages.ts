@@ -70,7 +70,9 @@ export class SqliteMessages {
       messageSeq: db.prepare('SELECT seq FROM messages WHERE app_id = ? AND msg_id = ?').pluck().safeIntegers(true),
       // Covered by the (app_id, timestamp, seq) index: no table rows are read.
       messageStats: db.prepare('SELECT count(*), max(seq), total(seq) FROM messages WHERE app_id = ? AND timestamp >= ? AND timestamp < ?').raw(true).safeIntegers(true),
-      messagesAfter: db.prepare('SELECT * FROM messages WHERE app_id = ? AND seq > ? ORDER BY seq LIMIT ?').safeIntegers(true),
+      // +app_id: the seq range (the rowid) is the way in; without statistics SQLite would take an
+      // app_id index, read every message of the app and sort them.
+      messagesAfter: db.prepare('SELECT * FROM messages WHERE +app_id = ? AND seq > ? ORDER BY seq LIMIT ?').safeIntegers(true),
     };
   }
 

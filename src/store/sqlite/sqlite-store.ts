@@ -13,7 +13,7 @@ import { SqliteDeliveries } from './sqlite-deliveries.js';
 import {
   DuplicateError,
   type AdminRow, type AppRow, type ChatFileRow, type GroupKind, type GroupMember, type GroupPatch, type GroupRow, type JoinRefusal,
-  type MessageHit, type MessageQuery, type SplicedPage, type MessageRow, type NewChatFile, type NewGroup, type NewMessage,
+  type MessageHit, type MessageQuery, type SplicedPage, type MessageRow, type SentMessage, type NewChatFile, type NewGroup, type NewMessage,
   type NewUser, type OrgRow, type Store, type UserPatch, type UserPosition, type UserRow,
 } from '../store.js';
 
@@ -328,7 +328,7 @@ export class SqliteStore implements Store {
     return this.writer ? this.writer.markDelivered(appId, username, [...msgIds]) : this.deliveries.markDelivered(appId, username, msgIds);
   }
   async inbox(appId: number, username: string, afterSeq: bigint, maxSeq: bigint, limit: number): Promise<MessageRow[]> { return this.deliveries.inbox(appId, username, afterSeq, maxSeq, limit); }
-  async clientSend(appId: number, sender: string, clientId: string): Promise<Map<string, string>> { return this.deliveries.clientSend(appId, sender, clientId); }
+  async clientSend(appId: number, sender: string, clientId: string): Promise<Map<string, SentMessage>> { return this.deliveries.clientSend(appId, sender, clientId); }
 
   // Groups and chat rooms: sqlite-groups.ts, its statements prepared on first use.
   private groupsOf?: SqliteGroups;
