@@ -45,9 +45,12 @@ test('no auth within the timeout: closed with 4002', async () => {
 });
 
 test('silent for three heartbeats: closed with 4000; pings keep a connection open', async () => {
+  // A token login: a password check can take longer than these short heartbeats on a busy machine.
+  const t = await new Api(s.url).post('/demo/chat/token', { grant_type: 'password', username: 'tim', password: 'tim-pw' });
+  assert.equal(t.status, 200, t.text);
   const sock = new FakeSocket();
   const conn = new JsonConnection(s.cv.services, sock, { onError, heartbeatMs: 40 });
-  conn.receive(JSON.stringify({ op: 'auth', appkey: 'demo#chat', username: 'tim', password: 'tim-pw' }));
+  conn.receive(JSON.stringify({ op: 'auth', token: t.body.access_token as string }));
   await until(() => sock.sent.some((f) => f.op === 'welcome'), 'welcome');
   assert.equal(sock.sent.find((f) => f.op === 'welcome')!.heartbeat, 40);
   for (let i = 0; i < 8; i++) {
