@@ -1,7 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { performance } from 'node:perf_hooks';
-import WebSocket from 'ws';
-import type { ChatClient, ChatProtocol, ClientOptions, IncomingChat, SendAck } from './chat-client.js';
+import type { ChatProtocol, ClientOptions } from './chat-client.js';
+import { SocketChatClient } from './socket-chat-client.js';
 
 /*
  * The JSON protocol `chatvault.v1` (docs/realtime.md), reduced to what a load generator needs.
@@ -27,13 +26,6 @@ let clientCount = 0;
 
 type Step = 'connecting' | 'auth' | 'syncing' | 'ready' | 'closed';
 
-interface Pending {
-  resolve: (a: SendAck) => void;
-  reject: (e: Error) => void;
-  sentAt: number;
-  timer: NodeJS.Timeout;
-}
-
 /** The string value of `"key":"…"` at or after `from`, or null when absent or escaped. */
 function stringField(f: string, key: string, from = 0): string | null {
   const k = f.indexOf(key, from);
@@ -49,109 +41,52 @@ interface PushFrame {
   message?: { msg_id?: unknown; from?: unknown; chat_type?: unknown; payload?: { bodies?: { msg?: unknown }[] } };
 }
 
-class JsonClient implements ChatClient {
-  readonly username: string;
-  private ws: WebSocket | null = null;
+class JsonClient extends SocketChatClient {
   private step: Step = 'connecting';
-  private readonly pending = new Map<string, Pending>();
-  private handler: (m: IncomingChat) => void = () => {};
   private nextId = 0;
   private readonly cidPrefix: string;
-  private loginDone: ((e?: Error) => void) | null = null;
   private receipts: string[] = [];
   private receiptTimer: NodeJS.Timeout | null = null;
   private heartbeat: NodeJS.Timeout | null = null;
 
-  constructor(private readonly opts: ClientOptions) {
-    this.username = opts.username;
+  constructor(opts: ClientOptions) {
+    super(opts, '/ws', SUBPROTOCOL);
     this.cidPrefix = `${PROCESS_TAG}.${(clientCount++).toString(36)}.`;
-  }
-
-  get inFlight(): number {
-    return this.pending.size;
   }
 
   get ready(): boolean {
     return this.step === 'ready';
   }
 
-  onMessage(handler: (m: IncomingChat) => void): void {
-    this.handler = handler;
+  protected describeStep(): string {
+    return `at step ${this.step}`;
   }
 
-  connect(timeoutMs: number): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => finish(new Error(`login of ${this.username} timed out at step ${this.step}`)), timeoutMs);
-      const finish = (e?: Error): void => {
-        if (!this.loginDone) return;
-        this.loginDone = null;
-        clearTimeout(timer);
-        if (e) {
-          this.ws?.terminate();
-          reject(e);
-        } else resolve();
-      };
-      this.loginDone = finish;
-      const url = `${this.opts.baseUrl.replace(/^http/, 'ws')}/ws`;
-      const ws = new WebSocket(url, SUBPROTOCOL, { perMessageDeflate: false });
-      this.ws = ws;
-      ws.on('open', () => {
-        this.step = 'auth';
-        this.write(JSON.stringify({ op: 'auth', token: this.opts.token }));
-      });
-      ws.on('message', (data) => this.onFrame(String(data)));
-      ws.on('error', (e) => finish(e));
-      ws.on('close', (code, reason) => {
-        this.step = 'closed';
-        this.stopTimers();
-        finish(new Error(`socket of ${this.username} closed during login (${code} ${String(reason)})`));
-        for (const [cid, p] of this.pending) {
-          clearTimeout(p.timer);
-          p.reject(new Error(`socket closed before the ack of ${cid}`));
-        }
-        this.pending.clear();
-      });
-    });
+  protected opened(): void {
+    this.step = 'auth';
+    this.write(JSON.stringify({ op: 'auth', token: this.opts.token }));
   }
 
-  send(to: string, text: string, timeoutMs: number): Promise<SendAck> {
-    if (this.step !== 'ready') return Promise.reject(new Error(`${this.username} is not logged in`));
-    const cid = this.cidPrefix + (this.nextId++).toString(36);
-    return new Promise<SendAck>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.pending.delete(cid);
-        reject(new Error(`no ack for ${cid} within ${timeoutMs} ms`));
-      }, timeoutMs);
-      this.write(JSON.stringify({ op: 'send', cid, target: to, msg: { type: 'txt', msg: text } }));
-      this.pending.set(cid, { resolve, reject, sentAt: performance.now(), timer });
-    });
+  protected socketClosed(): void {
+    this.step = 'closed';
+    this.stopTimers();
   }
 
-  close(timeoutMs: number): Promise<void> {
-    const ws = this.ws;
-    if (!ws || ws.readyState === WebSocket.CLOSED) return Promise.resolve();
+  protected nextSendId(): string {
+    return this.cidPrefix + (this.nextId++).toString(36);
+  }
+
+  protected sendFrame(cid: string, to: string, text: string): string {
+    return JSON.stringify({ op: 'send', cid, target: to, msg: { type: 'txt', msg: text } });
+  }
+
+  protected override beforeClose(): void {
     // What was received is acknowledged before leaving, so it does not wait as offline.
     this.flushReceipts();
     this.stopTimers();
-    return new Promise<void>((resolve) => {
-      const timer = setTimeout(() => {
-        ws.terminate();
-        resolve();
-      }, timeoutMs);
-      ws.once('close', () => {
-        clearTimeout(timer);
-        resolve();
-      });
-      ws.close(1000);
-    });
   }
 
-  private write(frame: string): void {
-    if (this.ws?.readyState === WebSocket.OPEN) this.ws.send(frame);
-  }
-
-  private onFrame(f: string): void {
-    const receivedAt = performance.now();
+  protected onFrame(f: string, receivedAt: number): void {
     // Pushes of waiting messages come between `welcome` and `synced`, before the login resolves.
     if (f.startsWith('{"op":"message"')) return this.onPush(f, receivedAt);
     if (f.startsWith('{"op":"ack"')) return this.onAck(f, receivedAt);
@@ -180,12 +115,7 @@ class JsonClient implements ChatClient {
   private onAck(f: string, receivedAt: number): void {
     const cid = stringField(f, '"cid":"');
     const msgId = stringField(f, '"msg_id":"');
-    if (cid === null || msgId === null) return;
-    const p = this.pending.get(cid);
-    if (!p) return;
-    this.pending.delete(cid);
-    clearTimeout(p.timer);
-    p.resolve({ id: msgId, sentAt: p.sentAt, ackedAt: receivedAt });
+    if (cid !== null && msgId !== null) this.acked(cid, msgId, receivedAt);
   }
 
   private onError(f: string): void {
@@ -195,14 +125,7 @@ class JsonClient implements ChatClient {
     } catch {
       // Reported below with the raw frame.
     }
-    const cid = typeof e.cid === 'string' ? e.cid : null;
-    const p = cid === null ? undefined : this.pending.get(cid);
-    if (p && cid !== null) {
-      this.pending.delete(cid);
-      clearTimeout(p.timer);
-      p.reject(new Error(`send ${cid} refused: ${f.slice(0, 300)}`));
-      return;
-    }
+    if (typeof e.cid === 'string' && this.refused(e.cid, f.slice(0, 300))) return;
     if (this.loginDone) this.loginDone(new Error(`login of ${this.username} refused: ${f.slice(0, 300)}`));
   }
 

@@ -1,6 +1,5 @@
-import { performance } from 'node:perf_hooks';
-import WebSocket from 'ws';
-import type { ChatClient, ChatProtocol, ClientOptions, IncomingChat, SendAck } from './chat-client.js';
+import type { ChatProtocol, ClientOptions } from './chat-client.js';
+import { SocketChatClient } from './socket-chat-client.js';
 
 /*
  * The Easemob XMPP-over-WebSocket dialect as the web SDK 1.4 speaks it (spec §4–§6), reduced to
@@ -16,12 +15,6 @@ const READY_PING_ID = 'ready';
 
 type Step = 'open-1' | 'features-1' | 'sasl' | 'open-2' | 'features-2' | 'bind' | 'session' | 'presence' | 'ready' | 'closed';
 
-interface Pending {
-  resolve: (a: SendAck) => void;
-  reject: (e: Error) => void;
-  sentAt: number;
-  timer: NodeJS.Timeout;
-}
 
 const ENTITIES: Record<string, string> = { '&lt;': '<', '&gt;': '>', '&quot;': '"', '&apos;': "'", '&amp;': '&' };
 
@@ -33,103 +26,46 @@ function escapeXml(s: string): string {
   return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 }
 
-class XmppClient implements ChatClient {
-  readonly username: string;
-  private ws: WebSocket | null = null;
+class XmppClient extends SocketChatClient {
   private step: Step = 'open-1';
-  private readonly pending = new Map<string, Pending>();
-  private handler: (m: IncomingChat) => void = () => {};
   private nextId = 0;
   private readonly prefix: string;
-  private readonly appkey: string;
-  private loginDone: ((e?: Error) => void) | null = null;
 
-  constructor(private readonly opts: ClientOptions) {
-    this.username = opts.username;
-    this.appkey = `${opts.org}#${opts.app}`;
-    this.prefix = `${this.appkey}_`;
-  }
-
-  get inFlight(): number {
-    return this.pending.size;
+  constructor(opts: ClientOptions) {
+    super(opts, '/ws/', 'xmpp');
+    this.prefix = `${opts.org}#${opts.app}_`;
   }
 
   get ready(): boolean {
     return this.step === 'ready';
   }
 
-  onMessage(handler: (m: IncomingChat) => void): void {
-    this.handler = handler;
+  protected describeStep(): string {
+    return `at step ${this.step}`;
   }
 
-  connect(timeoutMs: number): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => finish(new Error(`login of ${this.username} timed out at step ${this.step}`)), timeoutMs);
-      const finish = (e?: Error): void => {
-        if (!this.loginDone) return;
-        this.loginDone = null;
-        clearTimeout(timer);
-        if (e) {
-          this.ws?.terminate();
-          reject(e);
-        } else resolve();
-      };
-      this.loginDone = finish;
-      const url = `${this.opts.baseUrl.replace(/^http/, 'ws')}/ws/`;
-      const ws = new WebSocket(url, 'xmpp', { perMessageDeflate: false });
-      this.ws = ws;
-      ws.on('open', () => this.write(OPEN));
-      ws.on('message', (data) => this.onFrame(String(data)));
-      ws.on('error', (e) => finish(e));
-      ws.on('close', () => {
-        this.step = 'closed';
-        finish(new Error(`socket of ${this.username} closed during login`));
-        for (const [id, p] of this.pending) {
-          clearTimeout(p.timer);
-          p.reject(new Error(`socket closed before the ack of ${id}`));
-        }
-        this.pending.clear();
-      });
-    });
+  protected opened(): void {
+    this.write(OPEN);
   }
 
-  send(to: string, text: string, timeoutMs: number): Promise<SendAck> {
-    if (this.step !== 'ready') return Promise.reject(new Error(`${this.username} is not logged in`));
-    const id = `B${(this.nextId++).toString(36)}`;
+  protected socketClosed(): void {
+    this.step = 'closed';
+  }
+
+  protected nextSendId(): string {
+    return `B${(this.nextId++).toString(36)}`;
+  }
+
+  protected sendFrame(id: string, to: string, text: string): string {
     const body = JSON.stringify({ from: this.username, to, bodies: [{ type: 'txt', msg: text }], ext: {} });
-    return new Promise<SendAck>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.pending.delete(id);
-        reject(new Error(`no ack for ${id} within ${timeoutMs} ms`));
-      }, timeoutMs);
-      this.write(`<message type="chat" to="${this.prefix}${to}@${DOMAIN}" id="${id}" xmlns="jabber:client"><body>${escapeXml(body)}</body></message>`);
-      this.pending.set(id, { resolve, reject, sentAt: performance.now(), timer });
-    });
+    return `<message type="chat" to="${this.prefix}${to}@${DOMAIN}" id="${id}" xmlns="jabber:client"><body>${escapeXml(body)}</body></message>`;
   }
 
-  close(timeoutMs: number): Promise<void> {
-    const ws = this.ws;
-    if (!ws || ws.readyState === WebSocket.CLOSED) return Promise.resolve();
-    return new Promise<void>((resolve) => {
-      const timer = setTimeout(() => {
-        ws.terminate();
-        resolve();
-      }, timeoutMs);
-      ws.once('close', () => {
-        clearTimeout(timer);
-        resolve();
-      });
-      if (ws.readyState === WebSocket.OPEN) this.write(`<close xmlns="${FRAMING}"/>`);
-      ws.close(1000);
-    });
+  protected override beforeClose(): void {
+    this.write(`<close xmlns="${FRAMING}"/>`);
   }
 
-  private write(frame: string): void {
-    if (this.ws?.readyState === WebSocket.OPEN) this.ws.send(frame);
-  }
-
-  private onFrame(f: string): void {
-    const receivedAt = performance.now();
+  protected onFrame(f: string, receivedAt: number): void {
     // A message may arrive as soon as the presence went through, before the ping behind it returns.
     if (this.step === 'ready' || this.step === 'presence') {
       if (f.startsWith('<message')) return this.onMessageFrame(f, receivedAt);
@@ -146,22 +82,13 @@ class XmppClient implements ChatClient {
     if (receipt >= 0) {
       // Ack A: the client id is the text of <received>, the server id its mid.
       const mid = /mid="(\d+)">([^<]*)<\/received>/.exec(f.slice(receipt));
-      if (!mid) return;
-      const p = this.pending.get(mid[2]!);
-      if (!p) return;
-      this.pending.delete(mid[2]!);
-      clearTimeout(p.timer);
-      p.resolve({ id: mid[1]!, sentAt: p.sentAt, ackedAt: receivedAt });
+      if (mid) this.acked(mid[2]!, mid[1]!, receivedAt);
       return;
     }
     const head = f.slice(0, f.indexOf('>') + 1);
     if (head.includes('type="error"')) {
       const id = /\sid="([^"]*)"/.exec(head)?.[1];
-      const p = id === undefined ? undefined : this.pending.get(id);
-      if (!p || id === undefined) return;
-      this.pending.delete(id);
-      clearTimeout(p.timer);
-      p.reject(new Error(`send ${id} refused: ${f}`));
+      if (id !== undefined) this.refused(id, f);
       return;
     }
     const mid = /\sid="([^"]+)"/.exec(head)?.[1];
