@@ -166,14 +166,8 @@ function deal(users: readonly UserCredentials[], n: number): UserCredentials[][]
   return out;
 }
 
-interface Merged {
-  seconds: number;
-  sent: number;
-  acked: number;
-  delivered: number;
-  errors: number;
-  firstError: string | null;
-  undelivered: number;
+/** The load processes' windows together: their counts, and percentiles instead of raw latencies. */
+interface Merged extends Omit<TrafficResult, 'latenciesMs' | 'latencySeconds' | 'ackLatenciesMs'> {
   latency: ReturnType<typeof percentiles>;
   ackLatency: ReturnType<typeof percentiles>;
   /** p99 and max of the messages sent in each second of the window: shows whether the tail is steady or comes in bursts. */
