@@ -220,9 +220,11 @@ export class MessageService {
   /**
    * Stores one message per target; resolves once all are durable, with each target's msg_id.
    * With a `clientId` the send is idempotent: a repeat of an earlier send (same sender, same id)
-   * stores nothing and answers with the earlier messages.
+   * stores nothing and answers with the earlier messages. With `fromMember` the sender must
+   * belong to the group or room (a user's own connection; REST sends are the app admin's, who
+   * may post anywhere): 403 otherwise.
    */
-  async send(app: AppRow, req: SendRequest, opts: { clientId?: string } = {}): Promise<Map<string, SentMessage>> {
+  async send(app: AppRow, req: SendRequest, opts: { clientId?: string; fromMember?: boolean } = {}): Promise<Map<string, SentMessage>> {
     const { clientId } = opts;
     if (clientId !== undefined) {
       const earlier = await this.earlierSend(app, req, clientId);
@@ -231,7 +233,7 @@ export class MessageService {
     // `from` need not be a user (admin sends as anyone), but a deactivated user may not send.
     const blocked = await this.deactivatedSender(app, req.from);
     if (blocked !== null) throw errors.forbiddenOp(`user ${blocked} is deactivated and cannot send messages`);
-    const recipients = await this.recipients(app, req);
+    const recipients = await this.recipients(app, req, opts.fromMember === true);
     const now = Date.now();
     const chatType = CHAT_TYPES[req.targetType];
     const rows = req.targets.map((to) => {
@@ -280,7 +282,7 @@ export class MessageService {
    * or room. Chat rooms have no inbox (Easemob kept no offline messages for them): the router
    * finds their present members when it delivers.
    */
-  private async recipients(app: AppRow, req: SendRequest): Promise<Map<string, string[]>> {
+  private async recipients(app: AppRow, req: SendRequest, fromMember: boolean): Promise<Map<string, string[]>> {
     const out = new Map<string, string[]>();
     if (req.targetType === 'users') {
       for (const t of req.targets) out.set(t.toLowerCase(), [t.toLowerCase()]);
@@ -288,11 +290,14 @@ export class MessageService {
     }
     // Users need not exist (spec §10.2), but a group or room does.
     const groups = await this.groups.requireExisting(app, GROUP_KINDS[req.targetType]!, req.targets);
-    if (req.targetType === 'chatrooms') return out;
+    const rooms = req.targetType === 'chatrooms';
+    if (rooms && !fromMember) return out;
     const sender = req.from.toLowerCase();
     for (const g of groups) {
-      const members = (await this.store.groupMembers(g.id)).map((m) => m.username.toLowerCase()).filter((u) => u !== sender);
-      out.set(g.groupId.toLowerCase(), members);
+      // One read of the members serves the sender's check and the inbox rows.
+      const members = (await this.store.groupMembers(g.id)).map((m) => m.username.toLowerCase());
+      if (fromMember && !members.includes(sender)) throw errors.forbiddenOp(`${req.from} is not a member of ${g.groupId}`);
+      if (!rooms) out.set(g.groupId.toLowerCase(), members.filter((u) => u !== sender));
     }
     return out;
   }

@@ -234,14 +234,9 @@ export class JsonConnection implements SessionTransport {
     if (f.ext !== undefined && f.ext !== null) raw.ext = f.ext;
     let frame: string;
     try {
-      // A user's own connection speaks only in groups and rooms the user belongs to (REST sends
-      // are the app admin's, who may post anywhere).
-      if (f.targetType !== 'users') {
-        const members = await this.s.groups.members(app, f.targetType === 'chatgroups' ? 'group' : 'room', f.target);
-        if (!members.some((m) => m.userId === user.id)) throw new ApiError(403, 'forbidden_op', `${user.username} is not a member of ${f.target}`);
-      }
-      // The stored message: this one, or for a repeated client id the first send's.
-      const sent = (await this.s.messages.send(app, parseSend(raw), { clientId: f.cid })).values().next().value!;
+      // A user's own connection speaks only in groups and rooms the user belongs to. The stored
+      // message: this one, or for a repeated client id the first send's.
+      const sent = (await this.s.messages.send(app, parseSend(raw), { clientId: f.cid, fromMember: true })).values().next().value!;
       frame = JSON.stringify({ op: 'ack', cid: f.cid, msg_id: sent.msgId, timestamp: sent.timestamp });
     } catch (e) {
       if (!(e instanceof ApiError)) throw e;
