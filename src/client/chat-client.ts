@@ -47,6 +47,9 @@ const RECEIPT_BATCH = 100;
 // Long enough to gather a burst into one frame (each `delivered` frame is a store write), short
 // enough for a sender's "delivered" tick to feel immediate.
 const RECEIPT_DELAY_MS = 200;
+// Sends written and not yet answered, at most: the server closes a connection with more than 256
+// frames waiting (1008), so a burst of sends (or a long offline queue) goes out as answers come.
+const SEND_WINDOW = 100;
 
 /**
  * A chat connection that does not lose messages: it resumes after every disconnect from the
@@ -61,6 +64,8 @@ export class ChatClient {
   private current: ConnectionState = 'idle';
   private seq: string | null;
   private readonly pending = new Map<string, PendingSend>();
+  // The cids of `pending` written on this connection and not yet answered.
+  private readonly unanswered = new Set<string>();
   private readonly receipts = { delivered: new Set<string>(), read: new Set<string>() };
   private receiptTimer: ReturnType<typeof setTimeout> | null = null;
   private reconnectTimer: ReturnType<typeof setTimeout> | null = null;
@@ -125,7 +130,7 @@ export class ChatClient {
     const text = JSON.stringify(frame);
     return new Promise((resolve, reject) => {
       this.pending.set(cid, { frame: text, resolve, reject });
-      if (this.current === 'online') this.write(text);
+      this.writeSends();
     });
   }
 
@@ -164,6 +169,8 @@ export class ChatClient {
 
   private connect(): void {
     this.reconnectTimer = null;
+    // Whatever was written and not answered is sent again on this connection (same cids).
+    this.unanswered.clear();
     this.setState('connecting', {});
     let ws: WebSocketLike;
     try {
@@ -205,9 +212,8 @@ export class ChatClient {
       case 'synced':
         return this.emit('synced', String(f.seq));
       case 'ack': {
-        const p = this.pending.get(String(f.cid));
+        const p = this.answered(String(f.cid));
         if (!p) return;
-        this.pending.delete(String(f.cid));
         return p.resolve({ cid: String(f.cid), msg_id: String(f.msg_id), timestamp: typeof f.timestamp === 'number' ? f.timestamp : null });
       }
       case 'error':
@@ -237,8 +243,7 @@ export class ChatClient {
     this.loginWait = null;
     wait?.resolve();
     if (this.presence && this.presence.presence !== 'available') this.write(JSON.stringify({ op: 'presence', ...this.presence }));
-    // In the order they were made: the server handles frames in order, so messages keep it too.
-    for (const p of this.pending.values()) this.write(p.frame);
+    this.writeSends();
     this.flushReceipts();
   }
 
@@ -261,17 +266,38 @@ export class ChatClient {
   private onError(f: Frame): void {
     const err = new ChatError(String(f.code), String(f.message), typeof f.status === 'number' ? f.status : undefined);
     const cid = typeof f.cid === 'string' ? f.cid : null;
-    const p = cid === null ? undefined : this.pending.get(cid);
-    if (p) {
-      this.pending.delete(cid!);
-      return p.reject(err);
-    }
+    const p = cid === null ? undefined : this.answered(cid);
+    if (p) return p.reject(err);
     // A refused login is answered by the close (4001) that follows.
     if (err.code === 'unauthorized') {
       this.refusal = err;
       if (this.loginWait) return;
     }
     this.emit('error', err);
+  }
+
+  /** The send a server answer is for, taken off the waiting ones; the next waiting send goes out. */
+  private answered(cid: string): PendingSend | undefined {
+    const p = this.pending.get(cid);
+    if (!p) return undefined;
+    this.pending.delete(cid);
+    this.unanswered.delete(cid);
+    this.writeSends();
+    return p;
+  }
+
+  /**
+   * Writes waiting sends while online, up to SEND_WINDOW unanswered, in the order they were made:
+   * the server handles a connection's frames in order, so the messages keep it too.
+   */
+  private writeSends(): void {
+    if (this.current !== 'online' || this.unanswered.size >= SEND_WINDOW) return;
+    for (const [cid, p] of this.pending) {
+      if (this.unanswered.has(cid)) continue;
+      this.unanswered.add(cid);
+      this.write(p.frame);
+      if (this.unanswered.size >= SEND_WINDOW) return;
+    }
   }
 
   private onClose(code: number, reason: string): void {
@@ -307,6 +333,7 @@ export class ChatClient {
     wait?.reject(err);
     const sends = [...this.pending.values()];
     this.pending.clear();
+    this.unanswered.clear();
     for (const p of sends) p.reject(err);
   }
 

@@ -80,6 +80,18 @@ async function waitFor(cond: () => boolean, what: string, timeoutMs = 10000): Pr
 
 const texts = (ms: ChatMessage[]): string[] => ms.map((m) => String(m.payload.bodies[0]!.msg));
 
+/** Erin (on a socket a test can cut) and Carol logged in; `base`: Carol's messages before the test's. */
+async function erinToCarol() {
+  const { WS, sockets } = killableWs();
+  const erin = client({ WebSocket: WS });
+  const carol = client();
+  const got = inbox(carol);
+  await erin.login({ appkey: 'demo#chat', username: 'erin', password: 'erin-pw' });
+  await carol.login({ appkey: 'demo#chat', username: 'carol', password: 'carol-pw' });
+  await new Promise((r) => setTimeout(r, 100));
+  return { erin, sockets, carol, got, base: got.messages.length };
+}
+
 describe('ChatClient against a real server', () => {
   test('two users chat: send resolves on the ack, the peer gets the message, receipts come back', async () => {
     const alice = client();
@@ -169,14 +181,7 @@ describe('ChatClient against a real server', () => {
   });
 
   test('sends made while offline are queued, flushed in order on reconnect, each stored once', async () => {
-    const { WS, sockets } = killableWs();
-    const erin = client({ WebSocket: WS });
-    const carol = client();
-    const got = inbox(carol);
-    await erin.login({ appkey: 'demo#chat', username: 'erin', password: 'erin-pw' });
-    await carol.login({ appkey: 'demo#chat', username: 'carol', password: 'carol-pw' });
-    await new Promise((r) => setTimeout(r, 100));
-    const base = got.messages.length;
+    const { erin, sockets, carol, got, base } = await erinToCarol();
     sockets.at(-1)!.terminate();
     await waitFor(() => erin.state === 'offline', 'offline');
     const acks = await Promise.all(Array.from({ length: 20 }, (_, i) => erin.sendText('carol', `q${i}`)));
@@ -185,6 +190,27 @@ describe('ChatClient against a real server', () => {
     await new Promise((r) => setTimeout(r, 200));
     assert.deepEqual(texts(all.slice(base)), Array.from({ length: 20 }, (_, i) => `q${i}`));
     assert.deepEqual(all.slice(base).map((m) => m.msg_id), acks.map((a) => a.msg_id));
+    erin.close();
+    carol.close();
+  });
+
+  test('bursts past the server\'s 256-frame limit (online and queued offline) go out in a window: all stored once, in order, never closed', { timeout: 60_000 }, async () => {
+    const { erin, sockets, carol, got, base } = await erinToCarol();
+    const closes: (number | undefined)[] = [];
+    erin.on('state', (st, detail) => {
+      if (st === 'offline') closes.push(detail.code);
+    });
+    const online = await Promise.all(Array.from({ length: 600 }, (_, i) => erin.sendText('carol', `burst${i}`)));
+    assert.deepEqual(closes, [], 'the connection stayed up through the burst');
+    sockets.at(-1)!.terminate();
+    await waitFor(() => erin.state === 'offline', 'offline');
+    const queued = await Promise.all(Array.from({ length: 600 }, (_, i) => erin.sendText('carol', `queued${i}`)));
+    assert.equal(closes.length, 1, `one close (the cut), not a 1008 loop: ${closes.join(',')}`);
+    const all = await got.until(base + 1200, 30_000);
+    await new Promise((r) => setTimeout(r, 200));
+    const want = [...Array.from({ length: 600 }, (_, i) => `burst${i}`), ...Array.from({ length: 600 }, (_, i) => `queued${i}`)];
+    assert.deepEqual(texts(all.slice(base)), want);
+    assert.deepEqual(all.slice(base).map((m) => m.msg_id), [...online, ...queued].map((a) => a.msg_id));
     erin.close();
     carol.close();
   });
