@@ -189,6 +189,19 @@ export function buildMessage(appId: number, m: MessageSpec): NewMessage {
 /** Told of messages once they are durable (the real-time router); must return at once and not throw. */
 export type StoredListener = (rows: readonly NewMessage[], seqs: readonly bigint[]) => void;
 
+export interface SendOptions {
+  /** Makes the send idempotent: see MessageService.send. */
+  clientId?: string;
+  /** The sender must belong to the group or room (403 otherwise). */
+  fromMember?: boolean;
+  /**
+   * Called once the messages are handed to the store, before they are durable (not called for
+   * a send refused before that, or answered from an earlier one): where the store keeps call
+   * order (Store.insertsInCallOrder), the caller's next send may start now.
+   */
+  handedOver?: () => void;
+}
+
 /** Sending and storing chat messages. */
 export class MessageService {
   constructor(
@@ -224,16 +237,23 @@ export class MessageService {
    * belong to the group or room (a user's own connection; REST sends are the app admin's, who
    * may post anywhere): 403 otherwise.
    */
-  async send(app: AppRow, req: SendRequest, opts: { clientId?: string; fromMember?: boolean } = {}): Promise<Map<string, SentMessage>> {
+  async send(app: AppRow, req: SendRequest, opts: SendOptions = {}): Promise<Map<string, SentMessage>> {
     const { clientId } = opts;
-    if (clientId !== undefined) {
-      const earlier = await this.earlierSend(app, req, clientId);
+    // A repeated client id is found by the store refusing the insert, so the first send of an id
+    // (nearly every send) costs no read.
+    let recipients: Map<string, string[]>;
+    try {
+      // `from` need not be a user (admin sends as anyone), but a deactivated user may not send.
+      const blocked = await this.deactivatedSender(app, req.from);
+      if (blocked !== null) throw errors.forbiddenOp(`user ${blocked} is deactivated and cannot send messages`);
+      recipients = await this.recipients(app, req, opts.fromMember === true);
+    } catch (e) {
+      // A send that was stored before the sender lost the right (left the group since) is still
+      // answered with what was stored.
+      const earlier = clientId === undefined ? null : await this.earlierSend(app, req, clientId);
       if (earlier) return earlier;
+      throw e;
     }
-    // `from` need not be a user (admin sends as anyone), but a deactivated user may not send.
-    const blocked = await this.deactivatedSender(app, req.from);
-    if (blocked !== null) throw errors.forbiddenOp(`user ${blocked} is deactivated and cannot send messages`);
-    const recipients = await this.recipients(app, req, opts.fromMember === true);
     const now = Date.now();
     const chatType = CHAT_TYPES[req.targetType];
     const rows = req.targets.map((to) => {
@@ -245,9 +265,11 @@ export class MessageService {
     });
     let seqs: bigint[];
     try {
-      seqs = await this.store.insertMessages(rows);
+      const inserting = this.store.insertMessages(rows);
+      opts.handedOver?.();
+      seqs = await inserting;
     } catch (e) {
-      // Two sends with one client id at once: the loser's insert is refused as a duplicate.
+      // A repeated client id (a resend, or two sends with one id at once): refused as a duplicate.
       const earlier = clientId === undefined ? null : await this.earlierSend(app, req, clientId);
       if (earlier) return earlier;
       throw e;

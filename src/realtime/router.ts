@@ -18,6 +18,8 @@ export interface Route {
   message: RealtimeMessage;
   /** Lower-cased user names. */
   recipients: string[];
+  /** Parallel to `recipients`: NewMessage.inboxPrevious, where the store knows it (this node's own sends). */
+  previous?: bigint[];
 }
 
 export interface RouterOptions {
@@ -60,15 +62,27 @@ export class Router {
     this.route(rows, seqs).catch((e: unknown) => this.onError('routing stored messages', e));
   }
 
-  /** Delivers here and tells the other nodes; chat rooms' recipients are their members now. */
+  /**
+   * Delivers here and tells the other nodes. One-to-one and group messages know their
+   * recipients and are handed over at once, in the order they were stored; chat rooms'
+   * recipients are their members now, looked up first.
+   */
   private async route(rows: readonly NewMessage[], seqs: readonly bigint[]): Promise<void> {
     const routes: Route[] = [];
+    let rooms: { row: NewMessage; message: RealtimeMessage }[] | null = null;
     for (const [i, row] of rows.entries()) {
       const message = fromStored(row, seqs[i]!);
-      routes.push({ message, recipients: row.recipients ?? (row.chatType === 'chatroom' ? await this.roomMembers(message) : []) });
+      if (row.recipients) routes.push({ message, recipients: row.recipients, previous: row.inboxPrevious });
+      else if (row.chatType === 'chatroom') (rooms ??= []).push({ row, message });
     }
     // Here first, without waiting for the bus: this node's own echo is ignored (no double delivery).
     this.apply(routes);
+    if (rooms) {
+      const roomRoutes: Route[] = [];
+      for (const { message } of rooms) roomRoutes.push({ message, recipients: await this.roomMembers(message) });
+      this.apply(roomRoutes);
+      routes.push(...roomRoutes);
+    }
     if (this.options.crossNode) {
       const payload: Json = { routes: routes.map((r) => ({ message: toJsonMessage(r.message), recipients: r.recipients })) };
       await this.bus.publish(DELIVER_CHANNEL, payload);
@@ -121,7 +135,9 @@ export class Router {
   private apply(routes: readonly Route[]): void {
     // Undelivered one-to-one and group messages are in the store's inboxes already (written
     // with the message); chat rooms have none, as in Easemob: only present members get them.
-    for (const { message, recipients } of routes) for (const user of recipients) this.sessions.deliver(message.appId, user, message);
+    for (const { message, recipients, previous } of routes) {
+      for (let i = 0; i < recipients.length; i++) this.sessions.deliver(message.appId, recipients[i]!, message, previous?.[i]);
+    }
   }
 
   private async roomMembers(m: RealtimeMessage): Promise<string[]> {

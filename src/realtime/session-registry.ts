@@ -12,8 +12,12 @@ export type CloseReason = 'conflict' | 'removed' | 'shutdown';
  * client. The core calls these; it never touches a socket itself.
  */
 export interface SessionTransport {
-  /** Sends one message to the client; must not block (queue or drop inside the transport). */
-  deliver(message: RealtimeMessage): void;
+  /**
+   * Sends one message to the client; must not block (queue or drop inside the transport).
+   * `previous`, when known, is the seq of the user's inbox row just before this message
+   * (NewMessage.inboxPrevious): a client that has everything up to it can take this one at once.
+   */
+  deliver(message: RealtimeMessage, previous?: bigint): void;
   /** Hands the client a receipt, presence or contact change; must not block. */
   signal(signal: RealtimeSignal): void;
   /** Ends the connection, telling the client why; the transport then calls `unregister()`. */
@@ -78,8 +82,8 @@ export class SessionRegistry {
   }
 
   /** Hands the message to every session of the user on this node; returns how many took it. */
-  deliver(appId: number, username: string, message: RealtimeMessage): number {
-    return this.each(appId, username, (t) => t.deliver(message));
+  deliver(appId: number, username: string, message: RealtimeMessage, previous?: bigint): number {
+    return this.each(appId, username, (t) => t.deliver(message, previous));
   }
 
   /** Hands the signal to every session of the user on this node; returns how many took it. */
@@ -90,6 +94,8 @@ export class SessionRegistry {
   private each(appId: number, username: string, f: (t: SessionTransport) => void): number {
     const byResource = this.users.get(userKey(appId, username));
     if (!byResource) return 0;
+    // Most users have one session: no copy and no loop for them.
+    if (byResource.size === 1) return this.safely(() => f(byResource.values().next().value!)) ? 1 : 0;
     let n = 0;
     // A copy: a transport may unregister (or a login replace) a session from inside the call.
     for (const t of [...byResource.values()]) if (this.safely(() => f(t))) n++;

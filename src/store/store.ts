@@ -100,6 +100,14 @@ export interface NewMessage {
    * fails with DuplicateError and stores nothing (see Store.clientSend).
    */
   clientId?: string;
+  /**
+   * Filled in by an insert, for a store that commits one write at a time (SQLite's one writer):
+   * parallel to `recipients`, the seq of each recipient's inbox row just before this message
+   * (0n for none). A session whose client has every message up to that seq may push this one at
+   * once, with no store read: nothing it has not pushed lies between. Absent where concurrent
+   * writers make it unknowable (PostgreSQL).
+   */
+  inboxPrevious?: bigint[];
 }
 
 export interface MessageRow extends NewMessage {
@@ -217,6 +225,13 @@ export interface Store {
 
   /** Stores messages durably (group commit); resolves with their seqs once on disk. */
   insertMessages(messages: NewMessage[]): Promise<bigint[]>;
+  /**
+   * Whether inserts get their seqs in the order they are called, even when one of them fails:
+   * then a caller may start its next insert before the previous one is durable and still keep
+   * its messages in order (a connection's sends). SQLite's one writer does; PostgreSQL retries a
+   * failed group commit's writes after the commits that queued behind it, so it does not.
+   */
+  readonly insertsInCallOrder: boolean;
   /** One page of a message query (see MessageQuery); never OFFSET, always a keyset. */
   findMessages(q: MessageQuery): Promise<MessageHit[]>;
   /**

@@ -203,6 +203,32 @@ describe(`Store contract (${TEST_STORE})`, () => {
     assert.deepEqual((await store.inbox(app.id, 'rita', 0n, 1n << 62n, 10)).map((m) => m.msgId), ['d500', 'd501']);
   });
 
+  test('inboxPrevious: each recipient\'s inbox row before the message, exactly, where the store keeps call order', async () => {
+    const T = T0 + 550_000;
+    const one = (id: number, to: string, recipients: string[]) => ({ ...msg(app.id, id, { msgId: `p${id}`, from: 'Sender', to, chatType: recipients.length > 1 ? 'groupchat' as const : 'chat' as const, timestamp: T + id }), recipients });
+    const before = (await store.inbox(app.id, 'pia', 0n, 1n << 62n, 100)).length;
+    assert.equal(before, 0);
+    // Several inserts called at once share a commit; each still sees the ones called before it.
+    const a = [one(550, 'Pia', ['pia'])];
+    const b = [one(551, '7001', ['pia', 'quinn']), one(552, 'Quinn', ['quinn'])];
+    const c = [one(553, 'Pia', ['pia'])];
+    const [sa, sb, sc] = await Promise.all([store.insertMessages(a), store.insertMessages(b), store.insertMessages(c)]);
+    if (!store.insertsInCallOrder) {
+      // Concurrent writers: unknowable, so never claimed.
+      assert.ok([...a, ...b, ...c].every((m) => m.inboxPrevious === undefined));
+      return;
+    }
+    assert.deepEqual(a[0]!.inboxPrevious, [0n], 'nothing before the first');
+    assert.deepEqual(b[0]!.inboxPrevious, [sa![0]!, 0n]);
+    assert.deepEqual(b[1]!.inboxPrevious, [sb![0]!]);
+    assert.deepEqual(c[0]!.inboxPrevious, [sb![0]!]);
+    assert.ok(sa![0]! < sb![0]! && sb![0]! < sb![1]! && sb![1]! < sc![0]!, 'seqs in call order');
+    // Imported history has no inbox rows and so no previous.
+    const imported = [msg(app.id, 554, { msgId: 'p554', from: 'Sender', to: 'Pia', chatType: 'chat', timestamp: T })];
+    await store.insertMessages(imported);
+    assert.equal(imported[0]!.inboxPrevious, undefined);
+  });
+
   test('client send ids: a repeated (sender, target, id) stores nothing; other senders and targets are free', async () => {
     const T = T0 + 600_000;
     const first = [

@@ -92,3 +92,31 @@ test('a slow reader: pushes wait in the store while output is buffered, and all 
   assert.deepEqual(msgs.map((m) => m.message.payload.bodies[0]!.msg), ['s0', 's1', 's2', 's3', 's4']);
   conn.socketClosed();
 });
+
+test('a live message is pushed at once only when nothing of the inbox lies between the client\'s position and it', async () => {
+  // A user with an empty inbox: the client starts at the high-water mark.
+  const api = new Api(s.url, await demoToken(s));
+  assert.equal((await api.post('/demo/chat/users', { username: 'tam', password: 'tam-pw' })).status, 200);
+  const sock = new FakeSocket();
+  const conn = new JsonConnection(s.cv.services, sock, { onError });
+  conn.receive(JSON.stringify({ op: 'auth', appkey: 'demo#chat', username: 'tam', password: 'tam-pw' }));
+  await until(() => sock.sent.some((f) => f.op === 'synced'), 'synced');
+  const at = BigInt(sock.sent.find((f) => f.op === 'welcome')!.after as string);
+  const live = (seq: bigint) => ({ appId: 1, msgId: `live${seq}`, seq: seq.toString(), from: 'x', to: 'tam', chatType: 'chat' as const, timestamp: 1, record: `{"msg_id":"live${seq}"}` });
+  const pushed = () => sock.sent.filter((f) => f.op === 'message').map((f) => f.seq);
+  // The inbox row before it is the client's position: pushed in the same turn, no store read.
+  conn.deliver(live(at + 1n), at);
+  assert.deepEqual(pushed(), [(at + 1n).toString()]);
+  // Pushed already: not again.
+  conn.deliver(live(at + 1n), at);
+  assert.deepEqual(pushed(), [(at + 1n).toString()]);
+  // A row the client has not had lies between: left to the walk, which pushes from the store in
+  // order (and finds neither of these made-up messages there).
+  conn.deliver(live(at + 3n), at + 2n);
+  assert.deepEqual(pushed(), [(at + 1n).toString()]);
+  // Unknown (another node's message): the walk too.
+  conn.deliver(live(at + 4n));
+  await new Promise((r) => setTimeout(r, 100));
+  assert.deepEqual(pushed(), [(at + 1n).toString()]);
+  conn.socketClosed();
+});

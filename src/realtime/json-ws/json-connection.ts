@@ -18,6 +18,8 @@ export interface JsonSocket {
   close(code: number, reason: string): void;
   /** Bytes queued and not yet written. */
   readonly bufferedAmount: number;
+  /** Sends text frames in order with one write (the WebSocket's socket corked around them). */
+  sendBatch?(data: readonly string[]): void;
 }
 
 export interface JsonConnectionOptions {
@@ -47,6 +49,10 @@ const RECENT_PUSHES = 1024;
 // looked for again this often, for at most this long; after that the next push or login finds it.
 const HWM_RETRY_MS = 10;
 const HWM_PATIENCE_MS = 2_000;
+// Receipts, presence and contact changes wait at most this long for the next frame to the same
+// client and go out in its write: a chat client busy enough to get many of them gets them for
+// free, and a receipt is never urgent (clients batch theirs for longer).
+const SIGNAL_DELAY_MS = 50;
 
 /*
  * auth → open → closed. Until `auth` succeeds nothing else is accepted; after it, the session is
@@ -82,6 +88,9 @@ export class JsonConnection implements SessionTransport {
   // Who sent the messages pushed lately, as the store said: a receipt for one of them needs no
   // store read to find its sender. Oldest first; bounded.
   private readonly recent = new Map<string, Pick<RealtimeMessage, 'from' | 'to' | 'chatType'>>();
+  // Signal frames waiting for the next write to this client (SIGNAL_DELAY_MS at most).
+  private signals: string[] = [];
+  private signalTimer: NodeJS.Timeout | null = null;
 
   constructor(private readonly s: Services, private readonly socket: JsonSocket, private readonly opts: JsonConnectionOptions) {
     this.heartbeatMs = opts.heartbeatMs ?? DEFAULT_HEARTBEAT_MS;
@@ -125,13 +134,21 @@ export class JsonConnection implements SessionTransport {
 
   // SessionTransport: called by the core.
 
-  deliver(message: RealtimeMessage): void {
+  deliver(message: RealtimeMessage, previous?: bigint): void {
     if (this.state === 'closed' || !this.registration) return;
     if (message.chatType === 'chatroom') {
       if (this.state === 'open') this.sendLive(pushFrame(message, false));
       return;
     }
     const seq = BigInt(message.seq);
+    // Pushed already: the walk read it before its route came.
+    if (seq <= this.position) return;
+    // Everything of the inbox before it has been pushed, and the walk is not running: push it
+    // now, with no store read. Otherwise the walk finds it, in order.
+    if (previous !== undefined && previous <= this.position && !this.pumping && this.synced && this.socket.bufferedAmount <= PAUSE_BUFFERED_BYTES) {
+      this.push(message, seq);
+      return;
+    }
     if (seq > this.wanted) this.wanted = seq;
     this.kick();
   }
@@ -139,7 +156,10 @@ export class JsonConnection implements SessionTransport {
   signal(signal: RealtimeSignal): void {
     if (this.state !== 'open') return;
     const frame = signalFrame(signal);
-    if (frame !== null) this.sendLive(frame);
+    if (frame === null) return;
+    if (this.socket.bufferedAmount > MAX_BUFFERED_BYTES) return this.closeWith(CLOSE.tryAgain, 'client not reading');
+    this.signals.push(frame);
+    this.signalTimer ??= setTimeout(() => this.flushSignals(), SIGNAL_DELAY_MS);
   }
 
   close(reason: CloseReason): void {
@@ -227,7 +247,32 @@ export class JsonConnection implements SessionTransport {
     return before < hwm ? before : hwm;
   }
 
-  private async onSend(f: Extract<ClientFrame, { op: 'send' }>): Promise<void> {
+  /**
+   * Starts a send; resolves once the frame after it may be handled. Where the store keeps call
+   * order (Store.insertsInCallOrder) that is as soon as the message is handed to the store, so
+   * a client's sends are stored in the order it sent them while several wait for the disk
+   * together; elsewhere it is once the send is durable. The ack goes out when it is durable.
+   */
+  private onSend(f: Extract<ClientFrame, { op: 'send' }>): Promise<void> {
+    if (!this.s.store.insertsInCallOrder) return this.sendDurably(f, () => {});
+    let handed!: () => void;
+    const handedOver = new Promise<void>((resolve) => (handed = resolve));
+    const durable = this.sendDurably(f, handed);
+    // Counted until durable: a client can not pile up unacknowledged sends without limit.
+    this.inFlight++;
+    durable
+      .catch((e: unknown) => {
+        this.opts.onError('json-ws send', e);
+        this.closeWith(CLOSE.internal, 'internal error');
+      })
+      .finally(() => {
+        this.inFlight--;
+        handed();
+      });
+    return handedOver;
+  }
+
+  private async sendDurably(f: Extract<ClientFrame, { op: 'send' }>, handedOver: () => void): Promise<void> {
     const { app, user } = this.login();
     // The sender is the logged-in user, always.
     const raw: Record<string, unknown> = { target_type: f.targetType, target: [f.target], msg: f.msg, from: user.username };
@@ -236,7 +281,7 @@ export class JsonConnection implements SessionTransport {
     try {
       // A user's own connection speaks only in groups and rooms the user belongs to. The stored
       // message: this one, or for a repeated client id the first send's.
-      const sent = (await this.s.messages.send(app, parseSend(raw), { clientId: f.cid, fromMember: true })).values().next().value!;
+      const sent = (await this.s.messages.send(app, parseSend(raw), { clientId: f.cid, fromMember: true, handedOver })).values().next().value!;
       frame = JSON.stringify({ op: 'ack', cid: f.cid, msg_id: sent.msgId, timestamp: sent.timestamp });
     } catch (e) {
       if (!(e instanceof ApiError)) throw e;
@@ -299,11 +344,7 @@ export class JsonConnection implements SessionTransport {
         if (this.isClosed()) return;
         for (const m of page.messages) {
           const seq = BigInt(m.seq);
-          if (seq <= this.position) continue;
-          this.send(pushFrame(m, true));
-          this.position = seq;
-          this.recent.set(m.msgId, { from: m.from, to: m.to, chatType: m.chatType });
-          if (this.recent.size > RECENT_PUSHES) this.recent.delete(this.recent.keys().next().value!);
+          if (seq > this.position) this.push(m, seq);
         }
         if (page.more) continue;
         if (!this.synced) {
@@ -321,6 +362,14 @@ export class JsonConnection implements SessionTransport {
     } finally {
       this.pumping = false;
     }
+  }
+
+  /** Pushes the next message of the inbox and moves the position to it. */
+  private push(m: RealtimeMessage, seq: bigint): void {
+    this.send(pushFrame(m, true));
+    this.position = seq;
+    this.recent.set(m.msgId, { from: m.from, to: m.to, chatType: m.chatType });
+    if (this.recent.size > RECENT_PUSHES) this.recent.delete(this.recent.keys().next().value!);
   }
 
   // Internals.
@@ -342,10 +391,36 @@ export class JsonConnection implements SessionTransport {
   private send(data: string): void {
     if (this.state === 'closed') return;
     try {
-      this.socket.send(data);
+      if (this.signals.length === 0) return this.socket.send(data);
+      // Waiting signals first: frames keep the order they were made in.
+      const frames = this.takeSignals();
+      frames.push(data);
+      this.sendFrames(frames);
     } catch (e) {
       this.opts.onError('json-ws send', e);
     }
+  }
+
+  private flushSignals(): void {
+    if (this.state === 'closed' || this.signals.length === 0) return;
+    try {
+      this.sendFrames(this.takeSignals());
+    } catch (e) {
+      this.opts.onError('json-ws send', e);
+    }
+  }
+
+  private takeSignals(): string[] {
+    const frames = this.signals;
+    this.signals = [];
+    if (this.signalTimer) clearTimeout(this.signalTimer);
+    this.signalTimer = null;
+    return frames;
+  }
+
+  private sendFrames(frames: readonly string[]): void {
+    if (this.socket.sendBatch) return this.socket.sendBatch(frames);
+    for (const f of frames) this.socket.send(f);
   }
 
   private closeWith(code: number, reason: string): void {
@@ -362,6 +437,7 @@ export class JsonConnection implements SessionTransport {
     if (this.state === 'closed') return;
     this.state = 'closed';
     for (const t of this.timers) clearTimeout(t);
+    if (this.signalTimer) clearTimeout(this.signalTimer);
     const removed = this.registration?.unregister() ?? false;
     this.registration = null;
     const { app, user } = this;

@@ -28,6 +28,13 @@ export function createJsonWs(s: Services, opts: { heartbeatMs?: number; authTime
     open.add(ws);
     const conn = new JsonConnection(s, {
       send: (d) => ws.send(d),
+      sendBatch: (frames) => {
+        // Corked, the frames leave in one write instead of one each.
+        const socket = (ws as unknown as { _socket?: Duplex })._socket;
+        socket?.cork();
+        for (const f of frames) ws.send(f);
+        socket?.uncork();
+      },
       close: (code, reason) => ws.close(code, reason),
       get bufferedAmount() {
         return ws.bufferedAmount;
@@ -35,7 +42,8 @@ export function createJsonWs(s: Services, opts: { heartbeatMs?: number; authTime
     }, { onError, ...opts });
     ws.on('message', (data, isBinary) => {
       if (isBinary) return conn.receiveBinary();
-      conn.receive(Array.isArray(data) ? Buffer.concat(data).toString('utf8') : Buffer.from(data as ArrayBuffer).toString('utf8'));
+      // A Buffer (the default binaryType), decoded without a copy.
+      conn.receive(Array.isArray(data) ? Buffer.concat(data).toString('utf8') : Buffer.isBuffer(data) ? data.toString('utf8') : Buffer.from(data).toString('utf8'));
     });
     ws.on('close', () => {
       open.delete(ws);

@@ -33,6 +33,7 @@ export class PostgresStore implements Store {
   private files!: PostgresFiles;
   fresh = false;
   readonly kind = 'postgres';
+  readonly insertsInCallOrder = false;
 
   constructor(private readonly url: string, private readonly opts: { groupCommitMax?: number; poolMax?: number } = {}) {}
 

@@ -60,6 +60,8 @@ export class SqliteMessages {
       insertText: db.prepare('INSERT INTO messages_fts (rowid, bi, uni) VALUES (?, ?, ?)'),
       insertGeo: db.prepare('INSERT INTO messages_geo (id, min_lat, max_lat, min_lng, max_lng) VALUES (?, ?, ?, ?, ?)'),
       insertDelivery: db.prepare('INSERT INTO deliveries (app_id, username, seq, timestamp) VALUES (?, ?, ?, ?)'),
+      lastDelivery: db.prepare('SELECT max(seq) FROM deliveries WHERE app_id = ? AND username = ?').pluck().safeIntegers(true),
+      clientIdTaken: db.prepare('SELECT 1 FROM client_ids WHERE app_id = ? AND sender = ? AND client_id = ? AND target = ?').pluck(),
       insertClientId: db.prepare('INSERT INTO client_ids (app_id, sender, client_id, target, seq, timestamp) VALUES (?, ?, ?, ?, ?, ?)'),
       deleteMessage: db.prepare('DELETE FROM messages WHERE app_id = ? AND seq = ?'),
       deleteDeliveries: db.prepare('DELETE FROM deliveries WHERE app_id = ? AND seq = ?'),
@@ -93,13 +95,22 @@ export class SqliteMessages {
     this.flushScheduled = false;
     while (this.pending.length > 0) {
       const batch = takeBatch(this.pending, this.groupCommitMax);
+      // A repeated client id (a client resending what it sent before the connection broke) is
+      // refused before the batch, so it does not cost the others their shared commit.
+      const fresh: PendingWrite[] = [];
+      for (const w of batch) {
+        const repeated = w.messages.find((m) => m.clientId !== undefined && this.stmts.clientIdTaken.get(m.appId, m.from.toLowerCase(), m.clientId, m.to.toLowerCase()) !== undefined);
+        if (repeated) w.reject(Object.assign(new Error(`client id ${repeated.clientId} was used already`), { code: 'SQLITE_CONSTRAINT_PRIMARYKEY' }));
+        else fresh.push(w);
+      }
       let results: bigint[][];
       try {
-        results = this.db.transaction(() => batch.map((w) => w.messages.map((m) => this.insertOne(m))))();
+        results = this.db.transaction(() => fresh.map((w) => w.messages.map((m) => this.insertOne(m))))();
       } catch {
         // Nothing of the batch was committed. One bad write (a duplicate msg_id of an import)
         // must not fail the others that happened to share its commit: retry each on its own.
-        for (const w of batch) {
+        // (Not savepoints: those would journal every page a write touches, doubling its cost.)
+        for (const w of fresh) {
           try {
             w.resolve(this.db.transaction(() => w.messages.map((m) => this.insertOne(m)))());
           } catch (e) {
@@ -108,14 +119,22 @@ export class SqliteMessages {
         }
         continue;
       }
-      batch.forEach((w, i) => w.resolve(results[i]!));
+      fresh.forEach((w, i) => w.resolve(results[i]!));
     }
   }
 
   private insertOne(m: NewMessage): bigint {
-    const { text, recipients, clientId, ...row } = m;
+    const { text, recipients, clientId, inboxPrevious: _, ...row } = m;
     const seq = BigInt(this.stmts.insertMessage.run(row).lastInsertRowid);
-    if (recipients) for (const u of recipients) this.stmts.insertDelivery.run(m.appId, u, seq, m.timestamp);
+    if (recipients) {
+      // One writer commits at a time, so each recipient's latest inbox row is exact here.
+      const previous: bigint[] = [];
+      for (const u of recipients) {
+        previous.push((this.stmts.lastDelivery.get(m.appId, u) as bigint | null) ?? 0n);
+        this.stmts.insertDelivery.run(m.appId, u, seq, m.timestamp);
+      }
+      m.inboxPrevious = previous;
+    }
     if (clientId !== undefined) this.stmts.insertClientId.run(m.appId, m.from.toLowerCase(), clientId, m.to.toLowerCase(), seq, m.timestamp);
     if (text) {
       const t = textTokens(text);

@@ -30,6 +30,7 @@ export class SqliteStore implements Store {
   private stmts!: ReturnType<SqliteStore['prepare']>;
   fresh = false;
   readonly kind = 'sqlite';
+  readonly insertsInCallOrder = true;
 
   constructor(private readonly file: string, private readonly groupCommitMax = 256) {}
 

@@ -57,7 +57,7 @@ port.on('message', (msg: WriterJobs | { close: true }) => {
     // Buffers arrive as plain Uint8Arrays; better-sqlite3 binds Buffers.
     const rows: NewMessage[] = job.rows.map((r) => ({ ...r, entity: Buffer.from(r.entity.buffer, r.entity.byteOffset, r.entity.byteLength) }));
     messages.insert(rows).then(
-      (seqs) => reply({ id: job.id, seqs }),
+      (seqs) => reply({ id: job.id, seqs, previous: rows.map((r) => r.inboxPrevious ?? null) }),
       (e: unknown) => {
         const err = e as { message?: string; code?: string };
         reply({ id: job.id, error: { message: err.message ?? String(e), code: err.code } });

@@ -5,6 +5,8 @@ import type { NewMessage } from '../store.js';
 export interface WriterReply {
   id: number;
   seqs?: bigint[];
+  /** Each inserted message's `inboxPrevious`, in order (null for a message without recipients). */
+  previous?: (bigint[] | null)[];
   acked?: string[];
   error?: { message: string; code: string | undefined };
 }
@@ -63,7 +65,11 @@ export class SqliteWriter {
    * of one turn of the event loop cross to the thread as one message (each crossing wakes it).
    */
   async insert(rows: NewMessage[]): Promise<bigint[]> {
-    return (await this.submit({ id: this.nextId++, rows })).seqs ?? [];
+    const r = await this.submit({ id: this.nextId++, rows });
+    r.previous?.forEach((p, i) => {
+      if (p) rows[i]!.inboxPrevious = p;
+    });
+    return r.seqs ?? [];
   }
 
   /**
