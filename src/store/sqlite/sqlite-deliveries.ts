@@ -48,10 +48,13 @@ export class SqliteDeliveries {
   }
 
   markDelivered(appId: number, username: string, msgIds: readonly string[]): string[] {
+    return this.db.transaction(() => this.markDeliveredInTransaction(appId, username, msgIds))();
+  }
+
+  /** markDelivered inside a transaction the caller holds (a nested one would be a savepoint, journalling every page it touches). */
+  markDeliveredInTransaction(appId: number, username: string, msgIds: readonly string[]): string[] {
     const done: string[] = [];
-    this.db.transaction(() => {
-      for (const id of new Set(msgIds)) if (this.s.mark.run(appId, username, appId, id).changes > 0) done.push(id);
-    })();
+    for (const id of new Set(msgIds)) if (this.s.mark.run(appId, username, appId, id).changes > 0) done.push(id);
     return done;
   }
 

@@ -31,8 +31,24 @@ const reply = (r: WriterReply): void => {
   }
 };
 
+// Acks of every job message that arrived in one turn (while the last commit ran, many do).
+let acks: Extract<WriterJob, { ack: unknown }>[] = [];
+function flushAcks(): void {
+  const jobs = acks;
+  acks = [];
+  // All in one transaction: one fsync.
+  try {
+    const done = db.transaction(() => jobs.map((j) => deliveries.markDeliveredInTransaction(j.ack.appId, j.ack.username, j.ack.msgIds)))();
+    jobs.forEach((j, i) => reply({ id: j.id, acked: done[i]! }));
+  } catch (e) {
+    const err = e as { message?: string; code?: string };
+    for (const j of jobs) reply({ id: j.id, error: { message: err.message ?? String(e), code: err.code } });
+  }
+}
+
 port.on('message', (msg: WriterJobs | { close: true }) => {
   if ('close' in msg) {
+    if (acks.length > 0) flushAcks();
     messages.flush();
     // The acknowledgements of that last commit are sent from promise callbacks: let them run first.
     setImmediate(() => setImmediate(() => {
@@ -41,19 +57,11 @@ port.on('message', (msg: WriterJobs | { close: true }) => {
     }));
     return;
   }
-  const acks = msg.jobs.filter((j): j is Extract<WriterJob, { ack: unknown }> => 'ack' in j);
-  if (acks.length > 0) {
-    // Every ack of the turn in one transaction (one fsync).
-    try {
-      const done = db.transaction(() => acks.map((j) => deliveries.markDelivered(j.ack.appId, j.ack.username, j.ack.msgIds)))();
-      acks.forEach((j, i) => reply({ id: j.id, acked: done[i]! }));
-    } catch (e) {
-      const err = e as { message?: string; code?: string };
-      for (const j of acks) reply({ id: j.id, error: { message: err.message ?? String(e), code: err.code } });
-    }
-  }
   for (const job of msg.jobs) {
-    if (!('rows' in job)) continue;
+    if ('ack' in job) {
+      if (acks.push(job) === 1) setImmediate(flushAcks);
+      continue;
+    }
     // Buffers arrive as plain Uint8Arrays; better-sqlite3 binds Buffers.
     const rows: NewMessage[] = job.rows.map((r) => ({ ...r, entity: Buffer.from(r.entity.buffer, r.entity.byteOffset, r.entity.byteLength) }));
     messages.insert(rows).then(
