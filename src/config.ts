@@ -139,9 +139,9 @@ const SETTINGS = [
     parse: intIn('FILE_MAX_BYTES', 1, 4 * 1024 * 1024 * 1024, 10485760),
   },
   {
-    key: 'groupCommitMax', env: 'GROUP_COMMIT_MAX', flag: '--group-commit-max', default: '256',
-    description: 'Most writes committed together in one fsync\'d transaction.',
-    parse: intIn('GROUP_COMMIT_MAX', 1, 100000, 256),
+    key: 'groupCommitMax', env: 'GROUP_COMMIT_MAX', flag: '--group-commit-max', default: '2048',
+    description: 'Most writes committed together in one fsync\'d transaction (a busy SQLite writer commits everything that waits at once: each commit rewrites every index page it touches).',
+    parse: intIn('GROUP_COMMIT_MAX', 1, 100000, 2048),
   },
   {
     key: 'demoApp', env: 'CHATVAULT_DEMO', flag: '--demo', default: 'true',

@@ -207,6 +207,10 @@ export function applyPragmas(db: Database.Database): void {
   // to be fast: 64 MiB of page cache. (No mmap: mapped pages of a long export would count
   // against the server's resident memory.)
   db.pragma('cache_size = -65536');
+  // Checkpoint every 10,000 pages (40 MiB of log) rather than 1,000: the index pages a busy
+  // writer keeps touching are copied into the database once per checkpoint, not once per few
+  // commits (measured: a third less written per message).
+  db.pragma('wal_autocheckpoint = 10000');
 }
 
 /** Brings the database to the newest schema version inside one transaction per step. */
