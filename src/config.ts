@@ -1,4 +1,5 @@
 import path from 'node:path';
+import { DEFAULT_GROUP_COMMIT_MAX } from './store/group-commit.js';
 
 /** Every setting of the server, typed. Built from environment variables, then flags. */
 export interface Config {
@@ -139,9 +140,9 @@ const SETTINGS = [
     parse: intIn('FILE_MAX_BYTES', 1, 4 * 1024 * 1024 * 1024, 10485760),
   },
   {
-    key: 'groupCommitMax', env: 'GROUP_COMMIT_MAX', flag: '--group-commit-max', default: '2048',
+    key: 'groupCommitMax', env: 'GROUP_COMMIT_MAX', flag: '--group-commit-max', default: String(DEFAULT_GROUP_COMMIT_MAX),
     description: 'Most writes committed together in one fsync\'d transaction (a busy SQLite writer commits everything that waits at once: each commit rewrites every index page it touches).',
-    parse: intIn('GROUP_COMMIT_MAX', 1, 100000, 2048),
+    parse: intIn('GROUP_COMMIT_MAX', 1, 100000, DEFAULT_GROUP_COMMIT_MAX),
   },
   {
     key: 'demoApp', env: 'CHATVAULT_DEMO', flag: '--demo', default: 'true',

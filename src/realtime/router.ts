@@ -69,17 +69,17 @@ export class Router {
    */
   private async route(rows: readonly NewMessage[], seqs: readonly bigint[]): Promise<void> {
     const routes: Route[] = [];
-    let rooms: { row: NewMessage; message: RealtimeMessage }[] | null = null;
+    let rooms: RealtimeMessage[] | null = null;
     for (const [i, row] of rows.entries()) {
       const message = fromStored(row, seqs[i]!);
       if (row.recipients) routes.push({ message, recipients: row.recipients, previous: row.inboxPrevious });
-      else if (row.chatType === 'chatroom') (rooms ??= []).push({ row, message });
+      else if (row.chatType === 'chatroom') (rooms ??= []).push(message);
     }
     // Here first, without waiting for the bus: this node's own echo is ignored (no double delivery).
     this.apply(routes);
     if (rooms) {
       const roomRoutes: Route[] = [];
-      for (const { message } of rooms) roomRoutes.push({ message, recipients: await this.roomMembers(message) });
+      for (const message of rooms) roomRoutes.push({ message, recipients: await this.roomMembers(message) });
       this.apply(roomRoutes);
       routes.push(...roomRoutes);
     }

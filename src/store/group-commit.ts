@@ -1,4 +1,10 @@
 /**
+ * Most messages committed together by default (GROUP_COMMIT_MAX): a busy SQLite writer commits
+ * everything that waits at once, because each commit rewrites every index page it touches.
+ */
+export const DEFAULT_GROUP_COMMIT_MAX = 2048;
+
+/**
  * Takes the writes of the next group commit off the front of a queue: whole writes, in arrival
  * order, up to `max` messages (a single larger write still goes alone).
  */

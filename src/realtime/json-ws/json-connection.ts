@@ -156,8 +156,7 @@ export class JsonConnection implements SessionTransport {
   signal(signal: RealtimeSignal): void {
     if (this.state !== 'open') return;
     const frame = signalFrame(signal);
-    if (frame === null) return;
-    if (this.socket.bufferedAmount > MAX_BUFFERED_BYTES) return this.closeWith(CLOSE.tryAgain, 'client not reading');
+    if (frame === null || this.notReading()) return;
     this.signals.push(frame);
     this.signalTimer ??= setTimeout(() => this.flushSignals(), SIGNAL_DELAY_MS);
   }
@@ -384,8 +383,14 @@ export class JsonConnection implements SessionTransport {
   }
 
   private sendLive(frame: string): void {
-    if (this.socket.bufferedAmount > MAX_BUFFERED_BYTES) return this.closeWith(CLOSE.tryAgain, 'client not reading');
-    this.send(frame);
+    if (!this.notReading()) this.send(frame);
+  }
+
+  /** Live-only output can not wait in the store: a client this far behind is closed (it resumes). */
+  private notReading(): boolean {
+    if (this.socket.bufferedAmount <= MAX_BUFFERED_BYTES) return false;
+    this.closeWith(CLOSE.tryAgain, 'client not reading');
+    return true;
   }
 
   private send(data: string): void {

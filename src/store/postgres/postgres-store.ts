@@ -5,6 +5,7 @@ import { PostgresContacts } from './postgres-contacts.js';
 import { PostgresFiles } from './postgres-files.js';
 import { PostgresGroups } from './postgres-groups.js';
 import { adminFrom, APP_SELECT, appFrom, num, orgFrom, str, userFrom, type Row } from '../rows.js';
+import { DEFAULT_GROUP_COMMIT_MAX } from '../group-commit.js';
 import { PostgresBlobStore } from '../../files/postgres-blob-store.js';
 import { PostgresMessages } from './postgres-messages.js';
 import { migrate } from './postgres-schema.js';
@@ -76,7 +77,7 @@ export class PostgresStore implements Store {
       throw e;
     }
     this.pool = pool;
-    this.messages = new PostgresMessages(pool, this.opts.groupCommitMax ?? 256);
+    this.messages = new PostgresMessages(pool, this.opts.groupCommitMax ?? DEFAULT_GROUP_COMMIT_MAX);
     this.groups = new PostgresGroups(pool);
     this.contacts = new PostgresContacts(pool);
     this.deliveries = new PostgresDeliveries(pool);

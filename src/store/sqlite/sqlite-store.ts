@@ -10,6 +10,7 @@ import { UUID_RE } from '../../util/ids.js';
 import { applyPragmas, migrate } from './sqlite-schema.js';
 import { SqliteWriter } from './sqlite-writer.js';
 import { SqliteDeliveries } from './sqlite-deliveries.js';
+import { DEFAULT_GROUP_COMMIT_MAX } from '../group-commit.js';
 import {
   DuplicateError,
   type AdminRow, type AppRow, type ChatFileRow, type GroupKind, type GroupMember, type GroupPatch, type GroupRow, type JoinRefusal,
@@ -32,7 +33,7 @@ export class SqliteStore implements Store {
   readonly kind = 'sqlite';
   readonly insertsInCallOrder = true;
 
-  constructor(private readonly file: string, private readonly groupCommitMax = 256) {}
+  constructor(private readonly file: string, private readonly groupCommitMax = DEFAULT_GROUP_COMMIT_MAX) {}
 
   async open(): Promise<void> {
     if (this.file !== ':memory:') fs.mkdirSync(path.dirname(this.file), { recursive: true });
