@@ -104,15 +104,20 @@ test('a live message is pushed at once only when nothing of the inbox lies betwe
   const at = BigInt(sock.sent.find((f) => f.op === 'welcome')!.after as string);
   const live = (seq: bigint) => ({ appId: 1, msgId: `live${seq}`, seq: seq.toString(), from: 'x', to: 'tam', chatType: 'chat' as const, timestamp: 1, record: `{"msg_id":"live${seq}"}` });
   const pushed = () => sock.sent.filter((f) => f.op === 'message').map((f) => f.seq);
+  // Frames of a turn leave together when it ends.
+  const turn = () => new Promise((r) => setImmediate(r));
   // The inbox row before it is the client's position: pushed in the same turn, no store read.
   conn.deliver(live(at + 1n), at);
+  await turn();
   assert.deepEqual(pushed(), [(at + 1n).toString()]);
   // Pushed already: not again.
   conn.deliver(live(at + 1n), at);
+  await turn();
   assert.deepEqual(pushed(), [(at + 1n).toString()]);
   // A row the client has not had lies between: left to the walk, which pushes from the store in
   // order (and finds neither of these made-up messages there).
   conn.deliver(live(at + 3n), at + 2n);
+  await turn();
   assert.deepEqual(pushed(), [(at + 1n).toString()]);
   // Unknown (another node's message): the walk too.
   conn.deliver(live(at + 4n));

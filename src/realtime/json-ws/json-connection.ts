@@ -91,6 +91,8 @@ export class JsonConnection implements SessionTransport {
   // Signal frames waiting for the next write to this client (SIGNAL_DELAY_MS at most).
   private signals: string[] = [];
   private signalTimer: NodeJS.Timeout | null = null;
+  // Frames of this turn, written together at its end (endOfTurn).
+  private out: string[] = [];
 
   constructor(private readonly s: Services, private readonly socket: JsonSocket, private readonly opts: JsonConnectionOptions) {
     this.heartbeatMs = opts.heartbeatMs ?? DEFAULT_HEARTBEAT_MS;
@@ -158,7 +160,7 @@ export class JsonConnection implements SessionTransport {
     const frame = signalFrame(signal);
     if (frame === null || this.notReading()) return;
     this.signals.push(frame);
-    this.signalTimer ??= setTimeout(() => this.flushSignals(), SIGNAL_DELAY_MS);
+    this.signalTimer ??= setTimeout(() => this.flushOutput(), SIGNAL_DELAY_MS);
   }
 
   close(reason: CloseReason): void {
@@ -393,23 +395,24 @@ export class JsonConnection implements SessionTransport {
     return true;
   }
 
+  /**
+   * Queues a frame for the end of this turn of the event loop: whatever else this client gets in
+   * the same turn (the ack of its send and a message pushed to it, say) leaves in the same write.
+   */
   private send(data: string): void {
     if (this.state === 'closed') return;
-    try {
-      if (this.signals.length === 0) return this.socket.send(data);
-      // Waiting signals first: frames keep the order they were made in.
-      const frames = this.takeSignals();
-      frames.push(data);
-      this.sendFrames(frames);
-    } catch (e) {
-      this.opts.onError('json-ws send', e);
-    }
+    if (this.out.push(data) === 1) endOfTurn.add(this);
   }
 
-  private flushSignals(): void {
-    if (this.state === 'closed' || this.signals.length === 0) return;
+  /** Writes the queued frames (waiting signals first: frames keep the order they were made in). */
+  flushOutput(): void {
+    if (this.state === 'closed' || (this.out.length === 0 && this.signals.length === 0)) return;
+    const frames = this.signals.length === 0 ? this.out : [...this.takeSignals(), ...this.out];
+    this.out = [];
     try {
-      this.sendFrames(this.takeSignals());
+      if (frames.length === 1) this.socket.send(frames[0]!);
+      else if (this.socket.sendBatch) this.socket.sendBatch(frames);
+      else for (const f of frames) this.socket.send(f);
     } catch (e) {
       this.opts.onError('json-ws send', e);
     }
@@ -423,13 +426,10 @@ export class JsonConnection implements SessionTransport {
     return frames;
   }
 
-  private sendFrames(frames: readonly string[]): void {
-    if (this.socket.sendBatch) return this.socket.sendBatch(frames);
-    for (const f of frames) this.socket.send(f);
-  }
-
   private closeWith(code: number, reason: string): void {
     if (this.state === 'closed') return;
+    // What was said before the close (an error frame, say) goes first.
+    this.flushOutput();
     this.teardown();
     try {
       this.socket.close(code, reason);
@@ -460,6 +460,23 @@ async function storedMessage(store: Store, appId: number, msgId: string): Promis
   const [row] = await store.messagesAfter(appId, seq - 1n, 1);
   return row && row.msgId === msgId ? row : null;
 }
+
+/**
+ * The connections that have frames queued in this turn of the event loop, written when it ends:
+ * one timer for all of them rather than one each.
+ */
+const endOfTurn = new (class {
+  private readonly waiting: JsonConnection[] = [];
+
+  add(c: JsonConnection): void {
+    if (this.waiting.push(c) === 1) setImmediate(() => this.flush());
+  }
+
+  private flush(): void {
+    const all = this.waiting.splice(0);
+    for (const c of all) c.flushOutput();
+  }
+})();
 
 function sleep(ms: number): Promise<void> {
   return new Promise((ok) => setTimeout(ok, ms));

@@ -13,12 +13,20 @@ interface PendingWrite {
   reject(err: unknown): void;
 }
 
+/** Other writes that share a group commit (acks of deliveries): run inside its transaction. */
+interface PendingChore {
+  run(): unknown;
+  resolve(result: unknown): void;
+  reject(err: unknown): void;
+}
+
 /**
  * Chat messages of the SQLite store: group-committed inserts with their full-text and location
  * index rows, keyset pages of compiled ql queries, the high-water mark, purges.
  */
 export class SqliteMessages {
   private pending: PendingWrite[] = [];
+  private chores: PendingChore[] = [];
   private flushScheduled = false;
   private readonly stmts: ReturnType<SqliteMessages['prepare']>;
 
@@ -82,19 +90,35 @@ export class SqliteMessages {
   insert(messages: NewMessage[]): Promise<bigint[]> {
     return new Promise((resolve, reject) => {
       this.pending.push({ messages, resolve, reject });
-      if (!this.flushScheduled) {
-        this.flushScheduled = true;
-        // Everything that arrives in this turn of the event loop shares one fsync'd commit.
-        setImmediate(() => this.flush());
-      }
+      this.scheduleFlush();
     });
   }
 
-  /** Commits everything queued, in group-commit batches. */
+  /**
+   * Runs `work` (writes of its own, no transaction) inside the next group commit's transaction;
+   * resolves with its result once that commit is on disk. Writes of a turn then cost one commit
+   * and one fsync together, and the pages they share are written once.
+   */
+  withNextCommit<T>(work: () => T): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      this.chores.push({ run: work, resolve: resolve as (r: unknown) => void, reject });
+      this.scheduleFlush();
+    });
+  }
+
+  private scheduleFlush(): void {
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    // Everything that arrives in this turn of the event loop shares one fsync'd commit.
+    setImmediate(() => this.flush());
+  }
+
+  /** Commits everything queued, in group-commit batches (the other writes with the first). */
   flush(): void {
     this.flushScheduled = false;
-    while (this.pending.length > 0) {
+    while (this.pending.length > 0 || this.chores.length > 0) {
       const batch = takeBatch(this.pending, this.groupCommitMax);
+      const chores = this.chores.splice(0);
       // A repeated client id (a client resending what it sent before the connection broke) is
       // refused before the batch, so it does not cost the others their shared commit.
       const fresh: PendingWrite[] = [];
@@ -104,22 +128,19 @@ export class SqliteMessages {
         else fresh.push(w);
       }
       let results: bigint[][];
+      let done: unknown[];
       try {
-        results = this.db.transaction(() => fresh.map((w) => w.messages.map((m) => this.insertOne(m))))();
+        [results, done] = this.db.transaction(() => [fresh.map((w) => w.messages.map((m) => this.insertOne(m))), chores.map((c) => c.run())] as const)();
       } catch {
         // Nothing of the batch was committed. One bad write (a duplicate msg_id of an import)
         // must not fail the others that happened to share its commit: retry each on its own.
         // (Not savepoints: those would journal every page a write touches, doubling its cost.)
-        for (const w of fresh) {
-          try {
-            w.resolve(this.db.transaction(() => w.messages.map((m) => this.insertOne(m)))());
-          } catch (e) {
-            w.reject(e);
-          }
-        }
+        for (const w of fresh) alone(this.db, () => w.messages.map((m) => this.insertOne(m)), w);
+        for (const c of chores) alone(this.db, c.run, c);
         continue;
       }
       fresh.forEach((w, i) => w.resolve(results[i]!));
+      chores.forEach((c, i) => c.resolve(done[i]));
     }
   }
 
@@ -252,6 +273,15 @@ export class SqliteMessages {
   count(appId: number): number {
     const r = this.db.prepare('SELECT count(*) AS n FROM messages WHERE app_id = ?').get(appId) as Row;
     return num(r.n);
+  }
+}
+
+/** Runs one write in a transaction of its own, settling its promise. */
+function alone<T>(db: Database.Database, work: () => T, p: { resolve(r: T): void; reject(e: unknown): void }): void {
+  try {
+    p.resolve(db.transaction(work)());
+  } catch (e) {
+    p.reject(e);
   }
 }
 

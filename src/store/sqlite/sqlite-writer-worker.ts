@@ -1,7 +1,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 import type { NewMessage } from '../store.js';
-import type { WriterJob, WriterJobs, WriterReply } from './sqlite-writer.js';
+import type { WriterJobs, WriterReply } from './sqlite-writer.js';
 import { SqliteDeliveries } from './sqlite-deliveries.js';
 import { SqliteMessages } from './sqlite-messages.js';
 import { applyPragmas } from './sqlite-schema.js';
@@ -31,24 +31,13 @@ const reply = (r: WriterReply): void => {
   }
 };
 
-// Acks of every job message that arrived in one turn (while the last commit ran, many do).
-let acks: Extract<WriterJob, { ack: unknown }>[] = [];
-function flushAcks(): void {
-  const jobs = acks;
-  acks = [];
-  // All in one transaction: one fsync.
-  try {
-    const done = db.transaction(() => jobs.map((j) => deliveries.markDeliveredInTransaction(j.ack.appId, j.ack.username, j.ack.msgIds)))();
-    jobs.forEach((j, i) => reply({ id: j.id, acked: done[i]! }));
-  } catch (e) {
-    const err = e as { message?: string; code?: string };
-    for (const j of jobs) reply({ id: j.id, error: { message: err.message ?? String(e), code: err.code } });
-  }
+function replyError(id: number, e: unknown): void {
+  const err = e as { message?: string; code?: string };
+  reply({ id, error: { message: err.message ?? String(e), code: err.code } });
 }
 
 port.on('message', (msg: WriterJobs | { close: true }) => {
   if ('close' in msg) {
-    if (acks.length > 0) flushAcks();
     messages.flush();
     // The acknowledgements of that last commit are sent from promise callbacks: let them run first.
     setImmediate(() => setImmediate(() => {
@@ -59,17 +48,19 @@ port.on('message', (msg: WriterJobs | { close: true }) => {
   }
   for (const job of msg.jobs) {
     if ('ack' in job) {
-      if (acks.push(job) === 1) setImmediate(flushAcks);
+      // In the transaction of the turn's messages: one commit, one fsync for both.
+      const { appId, username, msgIds } = job.ack;
+      messages.withNextCommit(() => deliveries.markDeliveredInTransaction(appId, username, msgIds)).then(
+        (acked) => reply({ id: job.id, acked }),
+        (e: unknown) => replyError(job.id, e),
+      );
       continue;
     }
     // Buffers arrive as plain Uint8Arrays; better-sqlite3 binds Buffers.
     const rows: NewMessage[] = job.rows.map((r) => ({ ...r, entity: Buffer.from(r.entity.buffer, r.entity.byteOffset, r.entity.byteLength) }));
     messages.insert(rows).then(
       (seqs) => reply({ id: job.id, seqs, previous: rows.map((r) => r.inboxPrevious ?? null) }),
-      (e: unknown) => {
-        const err = e as { message?: string; code?: string };
-        reply({ id: job.id, error: { message: err.message ?? String(e), code: err.code } });
-      },
+      (e: unknown) => replyError(job.id, e),
     );
   }
 });
