@@ -28,8 +28,12 @@ export class SqliteDeliveries {
         `SELECT m.* FROM deliveries d JOIN messages m ON m.seq = d.seq
          WHERE d.app_id = ? AND d.username = ? AND d.seq > ? AND d.seq <= ? ORDER BY d.seq LIMIT ?`,
       ).safeIntegers(true),
+      // The ids of the last moment wait in client_id_log (sqlite-messages.ts): one statement
+      // reads both, so a move between them can neither hide a row nor show it twice.
       clientSend: db.prepare(
-        'SELECT c.target, m.msg_id, m.timestamp FROM client_ids c JOIN messages m ON m.seq = c.seq WHERE c.app_id = ? AND c.sender = ? AND c.client_id = ?',
+        `SELECT c.target, m.msg_id, m.timestamp FROM client_ids c JOIN messages m ON m.seq = c.seq WHERE c.app_id = ? AND c.sender = ? AND c.client_id = ?
+         UNION ALL
+         SELECT c.target, m.msg_id, m.timestamp FROM client_id_log c JOIN messages m ON m.seq = c.seq WHERE c.app_id = ? AND c.sender = ? AND c.client_id = ?`,
       ),
     };
   }
@@ -63,7 +67,7 @@ export class SqliteDeliveries {
   }
 
   clientSend(appId: number, sender: string, clientId: string): Map<string, SentMessage> {
-    const rows = this.s.clientSend.all(appId, sender.toLowerCase(), clientId) as { target: string; msg_id: string; timestamp: number }[];
+    const rows = this.s.clientSend.all(appId, sender.toLowerCase(), clientId, appId, sender.toLowerCase(), clientId) as { target: string; msg_id: string; timestamp: number }[];
     return new Map(rows.map((r) => [r.target, { msgId: r.msg_id, timestamp: r.timestamp }]));
   }
 }

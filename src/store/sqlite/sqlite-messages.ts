@@ -6,6 +6,10 @@ import { compileWhere, distanceMeters, normalizeJsonPath, sortExpression, type F
 import type { MessageHit, MessageQuery, MessageRow, NewMessage, SplicedPage } from '../store.js';
 
 const MAX_CACHED_STATEMENTS = 256;
+// Client ids wait in client_id_log this long at most (or until this many wait) before they are
+// moved into client_ids together: sorted, a sender's ids of that time share a page there.
+const CLIENT_ID_MOVE_MS = 1000;
+const CLIENT_ID_MOVE_COUNT = 50_000;
 
 interface PendingWrite {
   messages: NewMessage[];
@@ -29,10 +33,17 @@ export class SqliteMessages {
   private chores: PendingChore[] = [];
   private flushScheduled = false;
   private readonly stmts: ReturnType<SqliteMessages['prepare']>;
+  // The client ids this connection wrote into client_id_log (clientIdKey → seq), so that a send
+  // is checked against them without an index on the log; emptied when they are moved.
+  private readonly loggedClientIds = new Map<string, bigint>();
+  private lastClientIdMove = Date.now();
 
   constructor(private readonly db: Database.Database, private readonly groupCommitMax: number) {
     this.registerFunctions();
     this.stmts = this.prepare();
+    // Left by a process that stopped without moving them: moved now, so that what this
+    // connection does not know of is all in client_ids.
+    if (this.stmts.anyLoggedClientId.get() !== undefined) this.moveClientIds();
   }
 
   // Functions the compiled ql calls (sqlite-ql.ts); deterministic, so SQLite may cache results.
@@ -70,7 +81,17 @@ export class SqliteMessages {
       insertDelivery: db.prepare('INSERT INTO deliveries (app_id, username, seq, timestamp) VALUES (?, ?, ?, ?)'),
       lastDelivery: db.prepare('SELECT max(seq) FROM deliveries WHERE app_id = ? AND username = ?').pluck().safeIntegers(true),
       clientIdTaken: db.prepare('SELECT 1 FROM client_ids WHERE app_id = ? AND sender = ? AND client_id = ? AND target = ?').pluck(),
-      insertClientId: db.prepare('INSERT INTO client_ids (app_id, sender, client_id, target, seq, timestamp) VALUES (?, ?, ?, ?, ?, ?)'),
+      logClientId: db.prepare('INSERT INTO client_id_log (seq, app_id, sender, client_id, target, timestamp) VALUES (?, ?, ?, ?, ?, ?)'),
+      loggedClientId: db.prepare('SELECT 1 FROM client_id_log WHERE seq = ?').pluck(),
+      anyLoggedClientId: db.prepare('SELECT 1 FROM client_id_log LIMIT 1').pluck(),
+      // In key order: consecutive inserts land on the same pages of client_ids. OR IGNORE: a key
+      // stored there already keeps its first message (never the case for ids checked here).
+      moveClientIds: db.prepare(
+        `INSERT OR IGNORE INTO client_ids (app_id, sender, client_id, target, seq, timestamp)
+         SELECT app_id, sender, client_id, target, seq, timestamp FROM client_id_log ORDER BY app_id, sender, client_id, target`,
+      ),
+      clearClientIdLog: db.prepare('DELETE FROM client_id_log'),
+      deleteLoggedClientId: db.prepare('DELETE FROM client_id_log WHERE seq = ?'),
       deleteMessage: db.prepare('DELETE FROM messages WHERE app_id = ? AND seq = ?'),
       deleteDeliveries: db.prepare('DELETE FROM deliveries WHERE app_id = ? AND seq = ?'),
       deleteClientIds: db.prepare('DELETE FROM client_ids WHERE app_id = ? AND seq = ?'),
@@ -122,26 +143,88 @@ export class SqliteMessages {
       // A repeated client id (a client resending what it sent before the connection broke) is
       // refused before the batch, so it does not cost the others their shared commit.
       const fresh: PendingWrite[] = [];
+      const keys = new Set<string>();
       for (const w of batch) {
-        const repeated = w.messages.find((m) => m.clientId !== undefined && this.stmts.clientIdTaken.get(m.appId, m.from.toLowerCase(), m.clientId, m.to.toLowerCase()) !== undefined);
+        const repeated = w.messages.find((m) => this.clientIdTaken(m, keys));
         if (repeated) w.reject(Object.assign(new Error(`client id ${repeated.clientId} was used already`), { code: 'SQLITE_CONSTRAINT_PRIMARYKEY' }));
         else fresh.push(w);
       }
+      const move = this.loggedClientIds.size + keys.size >= CLIENT_ID_MOVE_COUNT || (this.loggedClientIds.size > 0 && Date.now() - this.lastClientIdMove >= CLIENT_ID_MOVE_MS);
       let results: bigint[][];
       let done: unknown[];
       try {
-        [results, done] = this.db.transaction(() => [fresh.map((w) => w.messages.map((m) => this.insertOne(m))), chores.map((c) => c.run())] as const)();
+        [results, done] = this.db.transaction(() => {
+          const r = [fresh.map((w) => w.messages.map((m) => this.insertOne(m))), chores.map((c) => c.run())] as const;
+          if (move) this.moveLoggedClientIds();
+          return r;
+        })();
       } catch {
         // Nothing of the batch was committed. One bad write (a duplicate msg_id of an import)
         // must not fail the others that happened to share its commit: retry each on its own.
         // (Not savepoints: those would journal every page a write touches, doubling its cost.)
-        for (const w of fresh) alone(this.db, () => w.messages.map((m) => this.insertOne(m)), w);
+        for (const w of fresh) {
+          alone(this.db, () => w.messages.map((m) => this.insertOne(m)), {
+            resolve: (seqs) => {
+              this.rememberClientIds(w.messages, seqs);
+              w.resolve(seqs);
+            },
+            reject: (e) => w.reject(e),
+          });
+        }
         for (const c of chores) alone(this.db, c.run, c);
         continue;
       }
+      if (move) this.movedClientIds();
+      else fresh.forEach((w, i) => this.rememberClientIds(w.messages, results[i]!));
       fresh.forEach((w, i) => w.resolve(results[i]!));
       chores.forEach((c, i) => c.resolve(done[i]));
     }
+  }
+
+  /** Commits what is queued and moves the client ids this connection logged: before closing. */
+  finish(): void {
+    this.flush();
+    if (this.loggedClientIds.size > 0) this.moveClientIds();
+  }
+
+  /** Moves every client id of client_id_log into client_ids, in a transaction of its own. */
+  moveClientIds(): void {
+    this.db.transaction(() => this.moveLoggedClientIds())();
+    this.movedClientIds();
+  }
+
+  private moveLoggedClientIds(): void {
+    this.stmts.moveClientIds.run();
+    this.stmts.clearClientIdLog.run();
+  }
+
+  private movedClientIds(): void {
+    this.loggedClientIds.clear();
+    this.lastClientIdMove = Date.now();
+  }
+
+  /**
+   * Whether the message's client id is stored already (or comes twice in one batch: `batch`
+   * collects the batch's). One this connection logged is confirmed by its log row: a purge, or
+   * another process's move, may have taken that row since (moved rows are in client_ids).
+   */
+  private clientIdTaken(m: NewMessage, batch: Set<string>): boolean {
+    if (m.clientId === undefined) return false;
+    const sender = m.from.toLowerCase();
+    const target = m.to.toLowerCase();
+    const key = clientIdKey(m.appId, sender, m.clientId, target);
+    if (batch.has(key)) return true;
+    const logged = this.loggedClientIds.get(key);
+    if (logged !== undefined && this.stmts.loggedClientId.get(logged) !== undefined) return true;
+    if (this.stmts.clientIdTaken.get(m.appId, sender, m.clientId, target) !== undefined) return true;
+    batch.add(key);
+    return false;
+  }
+
+  private rememberClientIds(messages: readonly NewMessage[], seqs: readonly bigint[]): void {
+    messages.forEach((m, i) => {
+      if (m.clientId !== undefined) this.loggedClientIds.set(clientIdKey(m.appId, m.from.toLowerCase(), m.clientId, m.to.toLowerCase()), seqs[i]!);
+    });
   }
 
   private insertOne(m: NewMessage): bigint {
@@ -156,7 +239,7 @@ export class SqliteMessages {
       }
       m.inboxPrevious = previous;
     }
-    if (clientId !== undefined) this.stmts.insertClientId.run(m.appId, m.from.toLowerCase(), clientId, m.to.toLowerCase(), seq, m.timestamp);
+    if (clientId !== undefined) this.stmts.logClientId.run(seq, m.appId, m.from.toLowerCase(), clientId, m.to.toLowerCase(), m.timestamp);
     if (text) {
       const t = textTokens(text);
       this.stmts.insertText.run(seq, t.bi.join(' '), t.uni.join(' '));
@@ -259,6 +342,7 @@ export class SqliteMessages {
         deleted.push(seq);
         this.stmts.deleteDeliveries.run(appId, seq);
         this.stmts.deleteClientIds.run(appId, seq);
+        this.stmts.deleteLoggedClientId.run(seq);
         this.stmts.deleteText.run(seq);
         this.stmts.deleteGeo.run(seq);
       }
@@ -274,6 +358,10 @@ export class SqliteMessages {
     const r = this.db.prepare('SELECT count(*) AS n FROM messages WHERE app_id = ?').get(appId) as Row;
     return num(r.n);
   }
+}
+
+function clientIdKey(appId: number, sender: string, clientId: string, target: string): string {
+  return `${appId}\0${sender}\0${clientId}\0${target}`;
 }
 
 /** Runs one write in a transaction of its own, settling its promise. */

@@ -186,6 +186,19 @@ const MIGRATIONS: string[] = [
   ) WITHOUT ROWID;
   CREATE INDEX client_ids_by_seq ON client_ids(app_id, seq);
   `,
+  // 6: client send ids of the last moments, appended in seq order with their messages (a commit
+  // writes a page or two here, where client_ids, keyed by sender, takes a page per sender) and
+  // moved into client_ids in key order about once a second (sqlite-messages.ts)
+  `
+  CREATE TABLE client_id_log (
+    seq INTEGER PRIMARY KEY,
+    app_id INTEGER NOT NULL,
+    sender TEXT NOT NULL,
+    client_id TEXT NOT NULL,
+    target TEXT NOT NULL,
+    timestamp INTEGER NOT NULL
+  );
+  `,
 ];
 
 /** The schema version this build writes. */

@@ -79,7 +79,7 @@ export class SqliteStore implements Store {
   async close(): Promise<void> {
     if (!this.db?.open) return;
     await this.writer?.close();
-    this.messages.flush();
+    this.messages.finish();
     this.db.close();
   }
 

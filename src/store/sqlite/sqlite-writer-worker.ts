@@ -38,7 +38,7 @@ function replyError(id: number, e: unknown): void {
 
 port.on('message', (msg: WriterJobs | { close: true }) => {
   if ('close' in msg) {
-    messages.flush();
+    messages.finish();
     // The acknowledgements of that last commit are sent from promise callbacks: let them run first.
     setImmediate(() => setImmediate(() => {
       db.close();
