@@ -36,12 +36,21 @@ export async function startServer(env: Record<string, string> = {}): Promise<Ben
   return startServerOn(fs.mkdtempSync(path.join(os.tmpdir(), 'cv-bench-')), env, true);
 }
 
+/** The Node flags on the CLI's `#!/usr/bin/env -S node …` line. */
+function shebangFlags(): string[] {
+  const first = fs.readFileSync(CLI, 'utf8').split('\n', 1)[0]!;
+  const m = /^#!.*\bnode((?:\s+--\S+)*)\s*$/.exec(first);
+  return m ? m[1]!.trim().split(/\s+/).filter(Boolean) : [];
+}
+
 /** Starts `chatvault serve` on a free port over a data folder and waits until /status answers. */
 export async function startServerOn(dataDir: string, env: Record<string, string> = {}, removeAtStop = false): Promise<BenchServer> {
   const port = await freePort();
   let out = '';
-  // BENCH_SERVER_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles the server of a run.
-  const nodeArgs = (process.env.BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  // The flags the CLI's own first line starts Node with (as `npm start` and the installed
+  // `chatvault` command run), then BENCH_SERVER_NODE_ARGS ("--cpu-prof --cpu-prof-dir=/tmp/prof"
+  // profiles the server of a run).
+  const nodeArgs = [...shebangFlags(), ...(process.env.BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter(Boolean)];
   const proc = spawn(process.execPath, [...nodeArgs, CLI, 'serve'], {
     env: { ...process.env, PORT: String(port), DATA_DIR: dataDir, LOG_LEVEL: 'warn', CHATVAULT_ADMIN: `${ADMIN.username}:${ADMIN.password}`, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
