@@ -1,4 +1,4 @@
-import { parentPort, workerData } from 'node:worker_threads';
+import { parentPort, Worker, workerData } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 import type { NewMessage } from '../store.js';
 import type { WriterJobs, WriterReply } from './sqlite-writer.js';
@@ -15,6 +15,22 @@ import { applyPragmas } from './sqlite-schema.js';
 const { file, groupCommitMax } = workerData as { file: string; groupCommitMax: number };
 const db = new Database(file);
 applyPragmas(db);
+
+// Checkpoints run in a thread of their own (sqlite-checkpointer-worker.ts). This connection
+// checkpoints only if that thread falls far behind (160 MiB of log) or is gone.
+const CHECKPOINT_EVERY_MS = 250;
+const FALLBACK_CHECKPOINT_PAGES = 40_000;
+const INLINE_CHECKPOINT_PAGES = db.pragma('wal_autocheckpoint', { simple: true }) as number;
+db.pragma(`wal_autocheckpoint = ${FALLBACK_CHECKPOINT_PAGES}`);
+const checkpointer = new Worker(new URL('./sqlite-checkpointer-worker.js', import.meta.url), { workerData: { file, everyMs: CHECKPOINT_EVERY_MS } });
+let checkpointerExited = false;
+const checkpointerGone = new Promise<void>((resolve) => checkpointer.once('exit', () => {
+  checkpointerExited = true;
+  if (db.open) db.pragma(`wal_autocheckpoint = ${INLINE_CHECKPOINT_PAGES}`);
+  resolve();
+}));
+// Its failure costs only speed: this connection checkpoints as before.
+checkpointer.on('error', () => {});
 const messages = new SqliteMessages(db, groupCommitMax);
 const deliveries = new SqliteDeliveries(db);
 const port = parentPort!;
@@ -41,8 +57,11 @@ port.on('message', (msg: WriterJobs | { close: true }) => {
     messages.finish();
     // The acknowledgements of that last commit are sent from promise callbacks: let them run first.
     setImmediate(() => setImmediate(() => {
-      db.close();
-      port.close();
+      if (!checkpointerExited) checkpointer.postMessage('close');
+      void checkpointerGone.then(() => {
+        db.close();
+        port.close();
+      });
     }));
     return;
   }

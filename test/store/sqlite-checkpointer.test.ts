@@ -1,0 +1,46 @@
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { test } from 'node:test';
+import { buildMessage } from '../../src/domain/messages.js';
+import { SqliteStore } from '../../src/store/sqlite/sqlite-store.js';
+import { tempDir } from '../helpers.js';
+
+/*
+ * The writer thread leaves checkpoints to a thread of its own: committed pages reach the
+ * database file while the writer goes on committing, far below the writer's own fallback
+ * threshold (40,000 pages of log).
+ */
+
+const T = Date.UTC(2026, 6, 1);
+
+test('committed pages are copied into the database file by the checkpointer thread', async () => {
+  const file = path.join(tempDir('cv-ckpt-'), 'chatvault.db');
+  const store = new SqliteStore(file);
+  await store.open();
+  const before = fs.statSync(file).size;
+  try {
+    for (let b = 0; b < 10; b++) {
+      const rows = Array.from({ length: 200 }, (_, i) => {
+        const n = b * 200 + i;
+        return { ...buildMessage(1, { from: `u${n % 50}`, to: `u${(n + 7) % 50}`, chatType: 'chat', bodies: [{ type: 'txt', msg: `hello ${n}` }], timestamp: T + n, msgId: `88000${n}` }), recipients: [`u${(n + 7) % 50}`] };
+      });
+      await store.insertMessages(rows);
+    }
+    // A few checkpoint periods (250 ms each).
+    const deadline = Date.now() + 5000;
+    while (fs.statSync(file).size <= before && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    assert.ok(fs.statSync(file).size > before, `the database file grew from ${before} bytes: pages were copied out of the log`);
+    assert.equal((await store.messagesAfter(1, 0n, 5000)).length, 2000);
+  } finally {
+    await store.close();
+  }
+  // Closed cleanly (both threads): reopened with everything there.
+  const again = new SqliteStore(file);
+  await again.open();
+  try {
+    assert.equal((await again.messagesAfter(1, 0n, 5000)).length, 2000);
+  } finally {
+    await again.close();
+  }
+});
