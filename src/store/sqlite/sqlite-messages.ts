@@ -141,14 +141,20 @@ export class SqliteMessages {
       const batch = takeBatch(this.pending, this.groupCommitMax);
       const chores = this.chores.splice(0);
       // A repeated client id (a client resending what it sent before the connection broke) is
-      // refused before the batch, so it does not cost the others their shared commit.
+      // refused before the batch, so it does not cost the others their shared commit. The
+      // checks share one read transaction (each on its own would take the log's read lock).
       const fresh: PendingWrite[] = [];
       const keys = new Set<string>();
-      for (const w of batch) {
-        const repeated = w.messages.find((m) => this.clientIdTaken(m, keys));
-        if (repeated) w.reject(Object.assign(new Error(`client id ${repeated.clientId} was used already`), { code: 'SQLITE_CONSTRAINT_PRIMARYKEY' }));
-        else fresh.push(w);
-      }
+      const refused = this.db.transaction(() => {
+        const out: [PendingWrite, NewMessage][] = [];
+        for (const w of batch) {
+          const repeated = w.messages.find((m) => this.clientIdTaken(m, keys));
+          if (repeated) out.push([w, repeated]);
+          else fresh.push(w);
+        }
+        return out;
+      })();
+      for (const [w, m] of refused) w.reject(Object.assign(new Error(`client id ${m.clientId} was used already`), { code: 'SQLITE_CONSTRAINT_PRIMARYKEY' }));
       const move = this.loggedClientIds.size + keys.size >= CLIENT_ID_MOVE_COUNT || (this.loggedClientIds.size > 0 && Date.now() - this.lastClientIdMove >= CLIENT_ID_MOVE_MS);
       let results: bigint[][];
       let done: unknown[];
