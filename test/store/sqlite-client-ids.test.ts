@@ -46,11 +46,16 @@ test('a repeated client id is refused while logged, after the move, and within o
     // Two sends of one id in the same turn share a commit: one is stored.
     const both = await Promise.allSettled([store.insertMessages([send('ann', 'cat', 'c2')]), store.insertMessages([send('ann', 'cat', 'c2')])]);
     assert.deepEqual(both.map((r) => r.status).sort(), ['fulfilled', 'rejected']);
+    // A send to two targets, one of them a repeat, is refused whole, and the new target's id
+    // stays free for the next write of the same commit.
+    const mixed = await Promise.allSettled([store.insertMessages([send('ann', 'eve', 'c1'), send('ann', 'bob', 'c1')]), store.insertMessages([send('ann', 'eve', 'c1')])]);
+    assert.deepEqual(mixed.map((r) => r.status), ['rejected', 'fulfilled']);
+    assert.deepEqual([...(await store.clientSend(1, 'ann', 'c1')).keys()].sort(), ['bob', 'eve']);
 
     // A second later the next commit moves the log into client_ids, in key order.
     await new Promise((r) => setTimeout(r, 1100));
     await store.insertMessages([send('dan', 'bob', 'c3')]);
-    assert.deepEqual(counts(file), { logged: 0, moved: 3 });
+    assert.deepEqual(counts(file), { logged: 0, moved: 4 });
     await assert.rejects(store.insertMessages([send('ann', 'bob', 'c1')]), /used already/);
     await assert.rejects(store.insertMessages([send('dan', 'bob', 'c3')]), /used already/);
     assert.deepEqual([...(await store.clientSend(1, 'ann', 'c2')).keys()], ['cat']);

@@ -148,9 +148,13 @@ export class SqliteMessages {
       const refused = this.db.transaction(() => {
         const out: [PendingWrite, NewMessage][] = [];
         for (const w of batch) {
-          const repeated = w.messages.find((m) => this.clientIdTaken(m, keys));
+          const mine = new Set<string>();
+          const repeated = w.messages.find((m) => this.clientIdTaken(m, keys, mine));
           if (repeated) out.push([w, repeated]);
-          else fresh.push(w);
+          else {
+            fresh.push(w);
+            for (const k of mine) keys.add(k);
+          }
         }
         return out;
       })();
@@ -210,20 +214,21 @@ export class SqliteMessages {
   }
 
   /**
-   * Whether the message's client id is stored already (or comes twice in one batch: `batch`
-   * collects the batch's). One this connection logged is confirmed by its log row: a purge, or
-   * another process's move, may have taken that row since (moved rows are in client_ids).
+   * Whether the message's client id is stored already, or comes twice in this batch (`batch`:
+   * the keys of the batch's writes taken so far; `write`: this write's, collected here). One this
+   * connection logged is confirmed by its log row: a purge, or another process's move, may have
+   * taken that row since (moved rows are in client_ids).
    */
-  private clientIdTaken(m: NewMessage, batch: Set<string>): boolean {
+  private clientIdTaken(m: NewMessage, batch: ReadonlySet<string>, write: Set<string>): boolean {
     if (m.clientId === undefined) return false;
     const sender = m.from.toLowerCase();
     const target = m.to.toLowerCase();
     const key = clientIdKey(m.appId, sender, m.clientId, target);
-    if (batch.has(key)) return true;
+    if (batch.has(key) || write.has(key)) return true;
     const logged = this.loggedClientIds.get(key);
     if (logged !== undefined && this.stmts.loggedClientId.get(logged) !== undefined) return true;
     if (this.stmts.clientIdTaken.get(m.appId, sender, m.clientId, target) !== undefined) return true;
-    batch.add(key);
+    write.add(key);
     return false;
   }
 
