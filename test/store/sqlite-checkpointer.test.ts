@@ -27,7 +27,7 @@ test('committed pages are copied into the database file by the checkpointer thre
       });
       await store.insertMessages(rows);
     }
-    // A few checkpoint periods (250 ms each).
+    // A few checkpoint periods (a second each).
     const deadline = Date.now() + 5000;
     while (fs.statSync(file).size <= before && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
     assert.ok(fs.statSync(file).size > before, `the database file grew from ${before} bytes: pages were copied out of the log`);

@@ -4,7 +4,7 @@ import { applyPragmas } from './sqlite-schema.js';
 
 /**
  * The checkpointer thread (started by the writer thread): copies committed pages from the
- * write-ahead log into the database file every CHECKPOINT_EVERY_MS, so the writer never does it
+ * write-ahead log into the database file every `everyMs` (a second), so the writer never does it
  * inside a commit. A checkpoint of a busy log copies tens of megabytes and syncs the database
  * file; done by the writer it held every write queued behind that commit (the p99 of a send).
  * Passive checkpoints never block the writer or readers. Once a checkpoint has copied the whole

@@ -18,7 +18,7 @@ applyPragmas(db);
 
 // Checkpoints run in a thread of their own (sqlite-checkpointer-worker.ts). This connection
 // checkpoints only if that thread falls far behind (160 MiB of log) or is gone.
-const CHECKPOINT_EVERY_MS = 250;
+const CHECKPOINT_EVERY_MS = 1000;
 const FALLBACK_CHECKPOINT_PAGES = 40_000;
 const INLINE_CHECKPOINT_PAGES = db.pragma('wal_autocheckpoint', { simple: true }) as number;
 db.pragma(`wal_autocheckpoint = ${FALLBACK_CHECKPOINT_PAGES}`);
