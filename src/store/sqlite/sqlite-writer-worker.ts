@@ -23,9 +23,7 @@ const FALLBACK_CHECKPOINT_PAGES = 40_000;
 const INLINE_CHECKPOINT_PAGES = db.pragma('wal_autocheckpoint', { simple: true }) as number;
 db.pragma(`wal_autocheckpoint = ${FALLBACK_CHECKPOINT_PAGES}`);
 const checkpointer = new Worker(new URL('./sqlite-checkpointer-worker.js', import.meta.url), { workerData: { file, everyMs: CHECKPOINT_EVERY_MS } });
-let checkpointerExited = false;
 const checkpointerGone = new Promise<void>((resolve) => checkpointer.once('exit', () => {
-  checkpointerExited = true;
   if (db.open) db.pragma(`wal_autocheckpoint = ${INLINE_CHECKPOINT_PAGES}`);
   resolve();
 }));
@@ -57,7 +55,8 @@ port.on('message', (msg: WriterJobs | { close: true }) => {
     messages.finish();
     // The acknowledgements of that last commit are sent from promise callbacks: let them run first.
     setImmediate(() => setImmediate(() => {
-      if (!checkpointerExited) checkpointer.postMessage('close');
+      // (A no-op if that thread is gone already.)
+      checkpointer.postMessage('close');
       void checkpointerGone.then(() => {
         db.close();
         port.close();
