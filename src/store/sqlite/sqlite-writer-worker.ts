@@ -29,6 +29,19 @@ const checkpointerGone = new Promise<void>((resolve) => checkpointer.once('exit'
 }));
 // Its failure costs only speed: this connection checkpoints as before.
 checkpointer.on('error', () => {});
+// That thread copies the bulk of the log without blocking anyone, but under a steady stream of
+// commits its copy never reaches the end, and only a checkpoint that does lets the log start
+// over (else it grows until this connection checkpoints 160 MiB at once, tens of milliseconds
+// that every send waits behind). So it hands over: the few frames committed during its last
+// pass are copied here, between two commits, and the next commit starts the log over.
+checkpointer.on('message', (m: unknown) => {
+  if (m !== 'tail' || !db.open) return;
+  try {
+    db.pragma('wal_checkpoint(PASSIVE)');
+  } catch {
+    // Busy with another checkpoint: the next hand-over.
+  }
+});
 const messages = new SqliteMessages(db, groupCommitMax);
 const deliveries = new SqliteDeliveries(db);
 const port = parentPort!;
