@@ -18,7 +18,7 @@ applyPragmas(db);
 const port = parentPort!;
 // A passive checkpoint copies what was committed when it started; under a steady stream of
 // commits each pass has less to copy than the one before. Passes go on until the frames added
-// during the last one are few (or PASSES ran); the writer then copies that tail itself.
+// during the last one are few, or PASSES ran; the writer then copies what is left itself.
 const PASSES = 8;
 const TAIL_FRAMES = 256;
 let timer: NodeJS.Timeout | null = null;
@@ -30,12 +30,10 @@ function tick(): void {
     for (let i = 0; i < PASSES; i++) {
       const [r] = db.pragma('wal_checkpoint(PASSIVE)') as { busy: number; log: number; checkpointed: number }[];
       if (!r || r.busy || r.log <= 0) break;
+      handOver = true;
       const added = r.log - copied;
       copied = r.checkpointed;
-      if (added <= TAIL_FRAMES) {
-        handOver = true;
-        break;
-      }
+      if (added <= TAIL_FRAMES) break;
     }
   } catch {
     // The database busy with another checkpoint (a CLI process, the writer's fallback): next time.
