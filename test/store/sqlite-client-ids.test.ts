@@ -116,3 +116,56 @@ test('a purged message frees its client id, logged or moved', async () => {
     await reopened.close();
   }
 });
+
+test('the log is moved group of senders by group, and a repeat is refused at every step', async () => {
+  const file = path.join(tempDir('cv-cid-'), 'chatvault.db');
+  const store = new SqliteStore(file);
+  await store.open();
+  const senders = Array.from({ length: 40 }, (_, i) => `s${i}`);
+  // For each sender, the numbers of its ids (g0, g1, …) in the log and in client_ids.
+  const where = (): Map<string, { logged: number[]; moved: number[] }> => {
+    const db = new Database(file, { readonly: true });
+    try {
+      const out = new Map<string, { logged: number[]; moved: number[] }>();
+      for (const [table, place] of [['client_id_log', 'logged'], ['client_ids', 'moved']] as const) {
+        for (const r of db.prepare(`SELECT sender, client_id FROM ${table}`).all() as { sender: string; client_id: string }[]) {
+          const e = out.get(r.sender) ?? { logged: [], moved: [] };
+          e[place].push(Number(r.client_id.slice(1)));
+          out.set(r.sender, e);
+        }
+      }
+      return out;
+    } finally {
+      db.close();
+    }
+  };
+  try {
+    await store.insertMessages(senders.map((s) => send(s, 'zed', 'g0')));
+    let sent = 1;
+    let sawPart = false;
+    for (let step = 0; step < 12; step++) {
+      const t0 = Date.now();
+      await new Promise((r) => setTimeout(r, 300));
+      await store.insertMessages(senders.map((s) => send(s, 'zed', `g${sent}`)));
+      sent++;
+      // A sender's ids move in the order they were sent: what waits in the log is its newest.
+      const places = where();
+      for (const [s, p] of places) assert.ok(Math.max(-1, ...p.moved) < Math.min(sent, ...p.logged), `${s}: moved ${p.moved}, logged ${p.logged}`);
+      // Some groups had their older ids moved, others not yet: seen when the commits came less
+      // than a second apart (a later one moves every group).
+      const olderLogged = [...places.values()].filter((p) => p.logged.some((k) => k < sent - 1)).length;
+      if (olderLogged > 0 && olderLogged < senders.length && Date.now() - t0 < 900) sawPart = true;
+      // Every id sent so far is refused, wherever it waits.
+      for (const s of [senders[step]!, senders[39 - step]!]) {
+        for (let k = 0; k < sent; k++) await assert.rejects(store.insertMessages([send(s, 'zed', `g${k}`)]), /used already/);
+      }
+    }
+    assert.ok(sawPart, 'a commit moved some groups of senders and left the others in the log');
+    const c = counts(file);
+    assert.ok(c.moved > 0, 'groups were moved');
+    assert.equal(c.moved + c.logged, senders.length * sent, 'every id is in one of the two tables');
+  } finally {
+    await store.close();
+  }
+  assert.deepEqual(counts(file), { logged: 0, moved: senders.length * 13 }, 'a clean close moves the rest');
+});

@@ -6,10 +6,16 @@ import { compileWhere, distanceMeters, normalizeJsonPath, sortExpression, type F
 import type { MessageHit, MessageQuery, MessageRow, NewMessage, SplicedPage } from '../store.js';
 
 const MAX_CACHED_STATEMENTS = 256;
-// Client ids wait in client_id_log this long at most (or until this many wait) before they are
-// moved into client_ids together: sorted, a sender's ids of that time share a page there.
+// Client ids wait in client_id_log about this long (or until this many wait) before they are
+// moved into client_ids: sorted, a sender's ids of that time share a page there. The senders
+// fall into CLIENT_ID_PARTS groups by a hash of their name, and the groups are moved one after
+// another, CLIENT_ID_MOVE_MS / CLIENT_ID_PARTS apart: each move writes a part of the pages, so
+// no commit carries the whole second's move (at 5,000 sends/s that commit took 15–25 ms).
 const CLIENT_ID_MOVE_MS = 1000;
+const CLIENT_ID_PARTS = 4;
+const CLIENT_ID_PART_MS = CLIENT_ID_MOVE_MS / CLIENT_ID_PARTS;
 const CLIENT_ID_MOVE_COUNT = 50_000;
+const ALL_PARTS: readonly number[] = Array.from({ length: CLIENT_ID_PARTS }, (_, i) => i);
 
 interface PendingWrite {
   messages: NewMessage[];
@@ -33,10 +39,13 @@ export class SqliteMessages {
   private chores: PendingChore[] = [];
   private flushScheduled = false;
   private readonly stmts: ReturnType<SqliteMessages['prepare']>;
-  // The client ids this connection wrote into client_id_log (clientIdKey → seq), so that a send
-  // is checked against them without an index on the log; emptied when they are moved.
-  private readonly loggedClientIds = new Map<string, bigint>();
-  private lastClientIdMove = Date.now();
+  // The client ids this connection wrote into client_id_log (clientIdKey → seq), one map per
+  // group of senders, so that a send is checked against them without an index on the log; a
+  // group's map is emptied when that group is moved.
+  private readonly loggedClientIds: Map<string, bigint>[] = ALL_PARTS.map(() => new Map());
+  // The group moved next, and when the last group was moved.
+  private nextPart = 0;
+  private lastPartMove = Date.now();
 
   constructor(private readonly db: Database.Database, private readonly groupCommitMax: number) {
     this.registerFunctions();
@@ -81,7 +90,7 @@ export class SqliteMessages {
       insertDelivery: db.prepare('INSERT INTO deliveries (app_id, username, seq, timestamp) VALUES (?, ?, ?, ?)'),
       lastDelivery: db.prepare('SELECT max(seq) FROM deliveries WHERE app_id = ? AND username = ?').pluck().safeIntegers(true),
       clientIdTaken: db.prepare('SELECT 1 FROM client_ids WHERE app_id = ? AND sender = ? AND client_id = ? AND target = ?').pluck(),
-      logClientId: db.prepare('INSERT INTO client_id_log (seq, app_id, sender, client_id, target, timestamp) VALUES (?, ?, ?, ?, ?, ?)'),
+      logClientId: db.prepare('INSERT INTO client_id_log (seq, app_id, sender, client_id, target, timestamp, part) VALUES (?, ?, ?, ?, ?, ?, ?)'),
       loggedClientId: db.prepare('SELECT 1 FROM client_id_log WHERE seq = ?').pluck(),
       anyLoggedClientId: db.prepare('SELECT 1 FROM client_id_log LIMIT 1').pluck(),
       // In key order: consecutive inserts land on the same pages of client_ids. OR IGNORE: a key
@@ -91,6 +100,12 @@ export class SqliteMessages {
          SELECT app_id, sender, client_id, target, seq, timestamp FROM client_id_log ORDER BY app_id, sender, client_id, target`,
       ),
       clearClientIdLog: db.prepare('DELETE FROM client_id_log'),
+      // One group of senders: the log holds about a second of ids, read whole (no index on part).
+      movePart: db.prepare(
+        `INSERT OR IGNORE INTO client_ids (app_id, sender, client_id, target, seq, timestamp)
+         SELECT app_id, sender, client_id, target, seq, timestamp FROM client_id_log WHERE part = ? ORDER BY app_id, sender, client_id, target`,
+      ),
+      clearPart: db.prepare('DELETE FROM client_id_log WHERE part = ?'),
       deleteLoggedClientId: db.prepare('DELETE FROM client_id_log WHERE seq = ?'),
       deleteMessage: db.prepare('DELETE FROM messages WHERE app_id = ? AND seq = ?'),
       deleteDeliveries: db.prepare('DELETE FROM deliveries WHERE app_id = ? AND seq = ?'),
@@ -159,13 +174,13 @@ export class SqliteMessages {
         return out;
       })();
       for (const [w, m] of refused) w.reject(Object.assign(new Error(`client id ${m.clientId} was used already`), { code: 'SQLITE_CONSTRAINT_PRIMARYKEY' }));
-      const move = this.loggedClientIds.size + keys.size >= CLIENT_ID_MOVE_COUNT || (this.loggedClientIds.size > 0 && Date.now() - this.lastClientIdMove >= CLIENT_ID_MOVE_MS);
+      const parts = this.partsDue(keys.size);
       let results: bigint[][];
       let done: unknown[];
       try {
         [results, done] = this.db.transaction(() => {
           const r = [fresh.map((w) => w.messages.map((m) => this.insertOne(m))), chores.map((c) => c.run())] as const;
-          if (move) this.moveLoggedClientIds();
+          this.moveLoggedClientIds(parts);
           return r;
         })();
       } catch {
@@ -184,8 +199,9 @@ export class SqliteMessages {
         for (const c of chores) alone(this.db, c.run, c);
         continue;
       }
-      if (move) this.movedClientIds();
-      else fresh.forEach((w, i) => this.rememberClientIds(w.messages, results[i]!));
+      this.movedClientIds(parts);
+      // The ids of this commit that were not moved with their group wait in the log.
+      fresh.forEach((w, i) => this.rememberClientIds(w.messages, results[i]!, parts));
       fresh.forEach((w, i) => w.resolve(results[i]!));
       chores.forEach((c, i) => c.resolve(done[i]));
     }
@@ -194,23 +210,59 @@ export class SqliteMessages {
   /** Commits what is queued and moves the client ids this connection logged: before closing. */
   finish(): void {
     this.flush();
-    if (this.loggedClientIds.size > 0) this.moveClientIds();
+    if (this.loggedCount() > 0) this.moveClientIds();
   }
 
   /** Moves every client id of client_id_log into client_ids, in a transaction of its own. */
   moveClientIds(): void {
-    this.db.transaction(() => this.moveLoggedClientIds())();
-    this.movedClientIds();
+    this.db.transaction(() => this.moveLoggedClientIds(ALL_PARTS))();
+    this.movedClientIds(ALL_PARTS);
   }
 
-  private moveLoggedClientIds(): void {
-    this.stmts.moveClientIds.run();
-    this.stmts.clearClientIdLog.run();
+  private loggedCount(): number {
+    let n = 0;
+    for (const m of this.loggedClientIds) n += m.size;
+    return n;
   }
 
-  private movedClientIds(): void {
-    this.loggedClientIds.clear();
-    this.lastClientIdMove = Date.now();
+  /**
+   * The groups of senders whose ids the next commit moves: the next group each
+   * CLIENT_ID_PART_MS, several when commits came further apart, every group when the last move
+   * was a whole CLIENT_ID_MOVE_MS ago or the log would hold too many (`incoming`: the ids the
+   * commit adds); none while this connection has logged none.
+   */
+  private partsDue(incoming: number): readonly number[] {
+    const logged = this.loggedCount();
+    if (logged + incoming >= CLIENT_ID_MOVE_COUNT) return ALL_PARTS;
+    if (logged === 0) return [];
+    const due = Math.floor((Date.now() - this.lastPartMove) / CLIENT_ID_PART_MS);
+    if (due >= CLIENT_ID_PARTS) return ALL_PARTS;
+    return Array.from({ length: due }, (_, i) => (this.nextPart + i) % CLIENT_ID_PARTS);
+  }
+
+  private moveLoggedClientIds(parts: readonly number[]): void {
+    if (parts.length === CLIENT_ID_PARTS) {
+      // Also the rows of another part count (a log written before the groups, part 0).
+      this.stmts.moveClientIds.run();
+      this.stmts.clearClientIdLog.run();
+      return;
+    }
+    for (const p of parts) {
+      this.stmts.movePart.run(p);
+      this.stmts.clearPart.run(p);
+    }
+  }
+
+  /** After the commit that moved `parts`: their ids are in client_ids now. */
+  private movedClientIds(parts: readonly number[]): void {
+    if (parts.length === 0) return;
+    for (const p of parts) this.loggedClientIds[p]!.clear();
+    if (parts.length === CLIENT_ID_PARTS) {
+      this.lastPartMove = Date.now();
+    } else {
+      this.nextPart = (this.nextPart + parts.length) % CLIENT_ID_PARTS;
+      this.lastPartMove += parts.length * CLIENT_ID_PART_MS;
+    }
   }
 
   /**
@@ -225,16 +277,21 @@ export class SqliteMessages {
     const target = m.to.toLowerCase();
     const key = clientIdKey(m.appId, sender, m.clientId, target);
     if (batch.has(key) || write.has(key)) return true;
-    const logged = this.loggedClientIds.get(key);
+    const logged = this.loggedClientIds[senderPart(sender)]!.get(key);
     if (logged !== undefined && this.stmts.loggedClientId.get(logged) !== undefined) return true;
     if (this.stmts.clientIdTaken.get(m.appId, sender, m.clientId, target) !== undefined) return true;
     write.add(key);
     return false;
   }
 
-  private rememberClientIds(messages: readonly NewMessage[], seqs: readonly bigint[]): void {
+  /** Notes the logged ids of a commit, but those of the groups it moved (`moved`). */
+  private rememberClientIds(messages: readonly NewMessage[], seqs: readonly bigint[], moved: readonly number[] = []): void {
     messages.forEach((m, i) => {
-      if (m.clientId !== undefined) this.loggedClientIds.set(clientIdKey(m.appId, m.from.toLowerCase(), m.clientId, m.to.toLowerCase()), seqs[i]!);
+      if (m.clientId === undefined) return;
+      const sender = m.from.toLowerCase();
+      const part = senderPart(sender);
+      if (moved.includes(part)) return;
+      this.loggedClientIds[part]!.set(clientIdKey(m.appId, sender, m.clientId, m.to.toLowerCase()), seqs[i]!);
     });
   }
 
@@ -250,7 +307,10 @@ export class SqliteMessages {
       }
       m.inboxPrevious = previous;
     }
-    if (clientId !== undefined) this.stmts.logClientId.run(seq, m.appId, m.from.toLowerCase(), clientId, m.to.toLowerCase(), m.timestamp);
+    if (clientId !== undefined) {
+      const sender = m.from.toLowerCase();
+      this.stmts.logClientId.run(seq, m.appId, sender, clientId, m.to.toLowerCase(), m.timestamp, senderPart(sender));
+    }
     if (text) {
       const t = textTokens(text);
       this.stmts.insertText.run(seq, t.bi.join(' '), t.uni.join(' '));
@@ -369,6 +429,13 @@ export class SqliteMessages {
     const r = this.db.prepare('SELECT count(*) AS n FROM messages WHERE app_id = ?').get(appId) as Row;
     return num(r.n);
   }
+}
+
+/** The group of senders a (lower-cased) sender's client ids are moved with: FNV-1a of the name. */
+function senderPart(sender: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < sender.length; i++) h = Math.imul(h ^ sender.charCodeAt(i), 0x01000193);
+  return (h >>> 0) % CLIENT_ID_PARTS;
 }
 
 function clientIdKey(appId: number, sender: string, clientId: string, target: string): string {

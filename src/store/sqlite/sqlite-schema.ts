@@ -199,6 +199,11 @@ const MIGRATIONS: string[] = [
     timestamp INTEGER NOT NULL
   );
   `,
+  // 7: the group of senders a logged id belongs to (a hash of the sender): the groups are moved
+  // into client_ids one after another, a few commits apart, instead of all in one commit
+  `
+  ALTER TABLE client_id_log ADD COLUMN part INTEGER NOT NULL DEFAULT 0;
+  `,
 ];
 
 /** The schema version this build writes. */
