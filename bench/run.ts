@@ -7,6 +7,7 @@ import { exportStream } from './scenarios/export-stream.js';
 import { exportWalk } from './scenarios/export-walk.js';
 import { sendMessages } from './scenarios/send-messages.js';
 import { realtimeXmpp } from './scenarios/realtime-xmpp.js';
+import { sqliteWriter } from './scenarios/sqlite-writer.js';
 
 function numberFlag(name: string): number | undefined {
   const i = process.argv.indexOf(name);
@@ -37,6 +38,7 @@ const SCENARIOS: Record<string, (seconds: number) => Promise<ScenarioResult>> = 
     receiptNote: 'Every push is acknowledged with `delivered`, batched as chatvault/client does (up to 100 ids in one frame, at most 200 ms after the first).',
     targets: { deliveredPerSecond: 10_000, p99Ms: 50, pacedRate: 5000, perConnectionKB: 50, idleConnections: 10_000 },
   }),
+  'sqlite-writer': (s) => sqliteWriter(s, { sync: !process.argv.includes('--no-sync') }),
   'export-stream': (s) => exportStream(s, { messages: numberFlag('--messages'), bigMessages: numberFlag('--big-messages'), pagedPerSecond: previous('export-walk') }),
 };
 
