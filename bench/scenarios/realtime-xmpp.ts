@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { ADMIN, call, startServerOn, type BenchServer, type ScenarioResult } from '../harness.js';
+import { ADMIN, call, percentile, startServerOn, type BenchServer, type ScenarioResult } from '../harness.js';
 import type { ConnectResult, LoadCommand, ProbeResult, TrafficResult, UserCredentials } from '../realtime/load-commands.js';
 import { LoadProcess } from '../realtime/load-fleet.js';
 import { cpuSeconds, machineBusySeconds, openFiles, openFilesLimit, rssBytes } from '../realtime/proc-stats.js';
@@ -49,7 +49,7 @@ const mib = (b: number): number => r1(b / 2 ** 20);
 
 function percentiles(xs: number[]): { p50: number; p90: number; p99: number; max: number; count: number } {
   const s = [...xs].sort((a, b) => a - b);
-  const at = (p: number): number => (s.length === 0 ? 0 : s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]!);
+  const at = (p: number): number => percentile(s, p);
   return { p50: r2(at(50)), p90: r2(at(90)), p99: r2(at(99)), max: r2(s[s.length - 1] ?? 0), count: s.length };
 }
 
