@@ -1,3 +1,4 @@
+import type { AckedMessage } from '../store/store.js';
 import type { RealtimeMessage } from './realtime-message.js';
 
 /** Whether a message addressed to a user has reached one of the user's clients. */
@@ -17,8 +18,8 @@ export interface DeliveryState {
   count(appId: number, username: string): Promise<number>;
   /** The message's state for the user, or null when it was never addressed to the user. */
   status(appId: number, username: string, msgId: string): Promise<DeliveryStatus | null>;
-  /** The user acknowledged these messages; resolves with the ids that were pending. */
-  markDelivered(appId: number, username: string, msgIds: readonly string[]): Promise<string[]>;
+  /** The user acknowledged these messages; resolves with those that were pending (with their senders, for receipts). */
+  markDelivered(appId: number, username: string, msgIds: readonly string[]): Promise<AckedMessage[]>;
   /**
    * The user's inbox after a position, for a client that resumes: every one-to-one and group
    * message addressed to the user (delivered or not) with seq above `afterSeq`, oldest first, at

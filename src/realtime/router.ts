@@ -1,5 +1,5 @@
 import type { Bus, Json, Unsubscribe } from '../bus/bus.js';
-import type { NewMessage, Store } from '../store/store.js';
+import type { AckedMessage, NewMessage, Store } from '../store/store.js';
 import type { DeliveryState } from './delivery-state.js';
 import { fromStored, parseRealtimeMessage, toJsonMessage, type RealtimeMessage } from './realtime-message.js';
 import { parseSignal, signalJson, type RealtimeSignal } from './realtime-signal.js';
@@ -89,8 +89,11 @@ export class Router {
     }
   }
 
-  /** The user acknowledged messages (XMPP ack B): recorded in the store every node reads. */
-  ack(appId: number, username: string, msgIds: readonly string[]): Promise<string[]> {
+  /**
+   * The user acknowledged messages (XMPP ack B, JSON `delivered`): recorded in the store every
+   * node reads; resolves with those that were pending, with their senders.
+   */
+  ack(appId: number, username: string, msgIds: readonly string[]): Promise<AckedMessage[]> {
     return this.delivery.markDelivered(appId, username, msgIds);
   }
 

@@ -1,4 +1,4 @@
-import type { Store } from '../store/store.js';
+import type { AckedMessage, Store } from '../store/store.js';
 import type { DeliveryState, DeliveryStatus } from './delivery-state.js';
 import { fromStored, type RealtimeMessage } from './realtime-message.js';
 
@@ -23,7 +23,7 @@ export class StoreDeliveryState implements DeliveryState {
     return this.store.deliveryStatus(appId, username.toLowerCase(), msgId);
   }
 
-  markDelivered(appId: number, username: string, msgIds: readonly string[]): Promise<string[]> {
+  markDelivered(appId: number, username: string, msgIds: readonly string[]): Promise<AckedMessage[]> {
     return msgIds.length === 0 ? Promise.resolve([]) : this.store.markDelivered(appId, username.toLowerCase(), msgIds);
   }
 

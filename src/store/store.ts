@@ -281,8 +281,11 @@ export interface Store {
   countPendingDeliveries(appId: number, username: string): Promise<number>;
   /** Whether the user acked the message (by msg_id); null when it was not delivered to the user. */
   deliveryStatus(appId: number, username: string, msgId: string): Promise<'delivered' | 'undelivered' | null>;
-  /** Marks messages (by msg_id) delivered to the user; resolves with the ids that were undelivered. */
-  markDelivered(appId: number, username: string, msgIds: readonly string[]): Promise<string[]>;
+  /**
+   * Marks messages (by msg_id) delivered to the user; resolves with those that were undelivered,
+   * each with its sender and target (what its delivery receipt needs, with no read of its own).
+   */
+  markDelivered(appId: number, username: string, msgIds: readonly string[]): Promise<AckedMessage[]>;
   /** The user's inbox (delivered or not) with seq in (afterSeq, maxSeq], oldest first. */
   inbox(appId: number, username: string, afterSeq: bigint, maxSeq: bigint, limit: number): Promise<MessageRow[]>;
   /** The messages an earlier send with this client id stored, by lower-cased target (empty when none). */
@@ -334,6 +337,14 @@ export interface SentMessage {
   msgId: string;
   /** Send time, ms. */
   timestamp: number;
+}
+
+/** A message a user has just acknowledged: its id as the user spelled it, who sent it, and where to. */
+export interface AckedMessage {
+  msgId: string;
+  from: string;
+  to: string;
+  chatType: NewMessage['chatType'];
 }
 
 /** Chat groups and chat rooms share one shape and one table. */

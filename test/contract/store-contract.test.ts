@@ -186,7 +186,10 @@ describe(`Store contract (${TEST_STORE})`, () => {
     assert.equal(await store.deliveryStatus(app.id, 'rita', 'd500'), 'undelivered');
     assert.equal(await store.deliveryStatus(app.id, 'rita', 'd502'), null, 'not delivered through the inbox');
     assert.equal(await store.deliveryStatus(app.id, 'nobody', 'd500'), null);
-    assert.deepEqual(await store.markDelivered(app.id, 'rita', ['d500', 'D501', 'd502', 'missing', 'd500']), ['d500', 'D501']);
+    assert.deepEqual(await store.markDelivered(app.id, 'rita', ['d500', 'D501', 'd502', 'missing', 'd500']), [
+      { msgId: 'd500', from: 'Sender', to: 'Rita', chatType: 'chat' },
+      { msgId: 'D501', from: 'Sender', to: '7000', chatType: 'groupchat' },
+    ], 'the ids as spelled in the ack, with who sent each and where to');
     assert.deepEqual(await store.markDelivered(app.id, 'rita', ['d500']), [], 'a second ack changes nothing');
     assert.equal(await store.deliveryStatus(app.id, 'rita', 'd500'), 'delivered');
     assert.equal(await store.deliveryStatus(app.id, 'sam', 'd501'), 'undelivered', "one recipient's ack is not another's");

@@ -138,7 +138,7 @@ test('an ack from a client of the user makes a message "delivered" and takes it 
   const before = await count('erin');
   const id = (await send('alice', ['erin'])).body.data.erin as string;
   assert.equal(await count('erin'), before + 1);
-  assert.deepEqual(await rt.router.ack(appId, 'ERIN', [id]), [id]);
+  assert.deepEqual((await rt.router.ack(appId, 'ERIN', [id])).map((a) => a.msgId), [id]);
   assert.deepEqual((await admin.get(`${P}/erin/offline_msg_status/${id}`)).body.data, { [id]: 'delivered' });
   assert.equal(await count('erin'), before);
 

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { ApiError } from '../../errors.js';
 import { parseSend } from '../../domain/messages.js';
 import type { Services } from '../../services.js';
-import type { AppRow, MessageRow, Store, UserRow } from '../../store/store.js';
+import type { AckedMessage, AppRow, Store, UserRow } from '../../store/store.js';
 import type { RealtimeMessage } from '../realtime-message.js';
 import type { PresenceType, RealtimeSignal } from '../realtime-signal.js';
 import type { CloseReason, Registration, SessionTransport } from '../session-registry.js';
@@ -43,8 +43,6 @@ const MAX_BUFFERED_BYTES = 8 * 1024 * 1024;
 // A reader that drains nothing for this long is gone.
 const STALL_MS = 30_000;
 const PAGE = 200;
-// Pushes remembered for their receipts: more than a client acknowledges in one batch.
-const RECENT_PUSHES = 1024;
 // A live message above the high-water mark (an older writer still committing on PostgreSQL) is
 // looked for again this often, for at most this long; after that the next push or login finds it.
 const HWM_RETRY_MS = 10;
@@ -85,9 +83,6 @@ export class JsonConnection implements SessionTransport {
   private positioned = false;
   private pumping = false;
   private synced = false;
-  // Who sent the messages pushed lately, as the store said: a receipt for one of them needs no
-  // store read to find its sender. Oldest first; bounded.
-  private readonly recent = new Map<string, Pick<RealtimeMessage, 'from' | 'to' | 'chatType'>>();
   // Signal frames waiting for the next write to this client (SIGNAL_DELAY_MS at most).
   private signals: string[] = [];
   private signalTimer: NodeJS.Timeout | null = null;
@@ -293,15 +288,16 @@ export class JsonConnection implements SessionTransport {
 
   private async onReceipt(f: Extract<ClientFrame, { op: 'delivered' | 'read' }>): Promise<void> {
     const { app, user } = this.login();
-    // `delivered` is also the ack of receipt (offline counts); its receipt goes out once, the
-    // first time, so a client resuming and acking again does not repeat it.
-    const ids = f.op === 'delivered' ? await this.s.realtime.router.ack(app.id, user.username, f.msgIds) : f.msgIds;
+    // `delivered` is also the ack of receipt (offline counts): the store answers with the
+    // messages it changed and their senders, so its receipt goes out once, the first time (a
+    // client resuming and acking again does not repeat it), with no read of its own. A `read`
+    // changes nothing stored: each message is looked up.
+    const acked = f.op === 'delivered' ? await this.s.realtime.router.ack(app.id, user.username, f.msgIds) : await readMessages(this.s.store, app.id, f.msgIds);
     const me = user.username.toLowerCase();
-    for (const msgId of ids) {
-      const row = this.recent.get(msgId) ?? (await storedMessage(this.s.store, app.id, msgId));
+    for (const m of acked) {
       // Receipts are one-to-one: a group's sender would get one per member.
-      if (!row || row.chatType !== 'chat' || row.to.toLowerCase() !== me) continue;
-      await this.s.realtime.router.signal(app.id, row.from, { kind: 'receipt', receipt: f.op, msgId, from: user.username, to: row.from });
+      if (m.chatType !== 'chat' || m.to.toLowerCase() !== me) continue;
+      await this.s.realtime.router.signal(app.id, m.from, { kind: 'receipt', receipt: f.op, msgId: m.msgId, from: user.username, to: m.from });
     }
   }
 
@@ -369,8 +365,6 @@ export class JsonConnection implements SessionTransport {
   private push(m: RealtimeMessage, seq: bigint): void {
     this.send(pushFrame(m, true));
     this.position = seq;
-    this.recent.set(m.msgId, { from: m.from, to: m.to, chatType: m.chatType });
-    if (this.recent.size > RECENT_PUSHES) this.recent.delete(this.recent.keys().next().value!);
   }
 
   // Internals.
@@ -453,12 +447,16 @@ export class JsonConnection implements SessionTransport {
   }
 }
 
-/** A stored message by msg_id (for a send's timestamp and a receipt's sender), or null. */
-async function storedMessage(store: Store, appId: number, msgId: string): Promise<MessageRow | null> {
-  const seq = await store.messageSeq(appId, msgId);
-  if (seq === null) return null;
-  const [row] = await store.messagesAfter(appId, seq - 1n, 1);
-  return row && row.msgId === msgId ? row : null;
+/** The stored messages of these msg_ids (for a read receipt's sender); unknown ids are left out. */
+async function readMessages(store: Store, appId: number, msgIds: readonly string[]): Promise<AckedMessage[]> {
+  const out: AckedMessage[] = [];
+  for (const msgId of new Set(msgIds)) {
+    const seq = await store.messageSeq(appId, msgId);
+    if (seq === null) continue;
+    const [row] = await store.messagesAfter(appId, seq - 1n, 1);
+    if (row && row.seq === seq) out.push({ msgId, from: row.from, to: row.to, chatType: row.chatType });
+  }
+  return out;
 }
 
 /**

@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import { messageFrom, num, type Row } from '../rows.js';
-import type { MessageRow, SentMessage } from '../store.js';
+import type { AckedMessage, MessageRow, SentMessage } from '../store.js';
 
 /**
  * Migration 4: real-time delivery. `deliveries` holds each recipient's place for every one-to-one
@@ -93,19 +93,30 @@ export class PostgresDeliveries {
     return row ? (row.delivered ? 'delivered' : 'undelivered') : null;
   }
 
-  async markDelivered(appId: number, username: string, msgIds: readonly string[]): Promise<string[]> {
+  async markDelivered(appId: number, username: string, msgIds: readonly string[]): Promise<AckedMessage[]> {
     if (msgIds.length === 0) return [];
-    const r = await this.pool.query<{ msg_id: string }>({
+    // The message row (found in its partition by the inbox row's timestamp) says who sent it.
+    const r = await this.pool.query<{ msg_id: string; from_user: string; to_id: string; chat_type: AckedMessage['chatType'] }>({
       name: 'cv_deliveries_mark',
-      text: `UPDATE deliveries d SET delivered = true FROM message_keys k
-              WHERE k.app_id = $1 AND lower(k.msg_id) = ANY(SELECT lower(x) FROM unnest($3::text[]) x)
-                AND d.app_id = k.app_id AND d.username = $2 AND d.seq = k.seq AND NOT d.delivered
-              RETURNING k.msg_id`,
+      text: `WITH done AS (
+               UPDATE deliveries d SET delivered = true FROM message_keys k
+                WHERE k.app_id = $1 AND lower(k.msg_id) = ANY(SELECT lower(x) FROM unnest($3::text[]) x)
+                  AND d.app_id = k.app_id AND d.username = $2 AND d.seq = k.seq AND NOT d.delivered
+               RETURNING k.msg_id, d.app_id, d.timestamp, d.seq)
+             SELECT done.msg_id, m.from_user, m.to_id, m.chat_type FROM done
+               JOIN messages m ON m.app_id = done.app_id AND m.timestamp = done.timestamp AND m.seq = done.seq`,
       values: [appId, username, [...new Set(msgIds)]],
     });
     // The ids as the caller spelled them (msg_ids compare case-insensitively).
-    const done = new Set(r.rows.map((x) => x.msg_id.toLowerCase()));
-    return [...new Set(msgIds)].filter((id) => done.has(id.toLowerCase()));
+    const done = new Map(r.rows.map((x) => [x.msg_id.toLowerCase(), x]));
+    const out: AckedMessage[] = [];
+    for (const msgId of new Set(msgIds)) {
+      const m = done.get(msgId.toLowerCase());
+      if (!m) continue;
+      done.delete(msgId.toLowerCase());
+      out.push({ msgId, from: m.from_user, to: m.to_id, chatType: m.chat_type });
+    }
+    return out;
   }
 
   async inbox(appId: number, username: string, afterSeq: bigint, maxSeq: bigint, limit: number): Promise<MessageRow[]> {

@@ -1,6 +1,6 @@
 import type Database from 'better-sqlite3';
 import { messageFrom, type Row } from '../rows.js';
-import type { MessageRow, SentMessage } from '../store.js';
+import type { AckedMessage, MessageRow, SentMessage } from '../store.js';
 
 /**
  * The real-time delivery reads of the SQLite store: each recipient's inbox rows (written with
@@ -20,10 +20,8 @@ export class SqliteDeliveries {
       status: db.prepare(
         'SELECT d.delivered FROM messages m JOIN deliveries d ON d.app_id = m.app_id AND d.username = ? AND d.seq = m.seq WHERE m.app_id = ? AND m.msg_id = ?',
       ).pluck(),
-      mark: db.prepare(
-        `UPDATE deliveries SET delivered = 1 WHERE app_id = ? AND username = ? AND delivered = 0
-         AND seq = (SELECT seq FROM messages WHERE app_id = ? AND msg_id = ?)`,
-      ),
+      acked: db.prepare('SELECT seq, from_user, to_id, chat_type FROM messages WHERE app_id = ? AND msg_id = ?').raw(true),
+      mark: db.prepare('UPDATE deliveries SET delivered = 1 WHERE app_id = ? AND username = ? AND seq = ? AND delivered = 0'),
       inbox: db.prepare(
         `SELECT m.* FROM deliveries d JOIN messages m ON m.seq = d.seq
          WHERE d.app_id = ? AND d.username = ? AND d.seq > ? AND d.seq <= ? ORDER BY d.seq LIMIT ?`,
@@ -51,14 +49,17 @@ export class SqliteDeliveries {
     return v === undefined ? null : v ? 'delivered' : 'undelivered';
   }
 
-  markDelivered(appId: number, username: string, msgIds: readonly string[]): string[] {
+  markDelivered(appId: number, username: string, msgIds: readonly string[]): AckedMessage[] {
     return this.db.transaction(() => this.markDeliveredInTransaction(appId, username, msgIds))();
   }
 
   /** markDelivered inside a transaction the caller holds (a nested one would be a savepoint, journalling every page it touches). */
-  markDeliveredInTransaction(appId: number, username: string, msgIds: readonly string[]): string[] {
-    const done: string[] = [];
-    for (const id of new Set(msgIds)) if (this.s.mark.run(appId, username, appId, id).changes > 0) done.push(id);
+  markDeliveredInTransaction(appId: number, username: string, msgIds: readonly string[]): AckedMessage[] {
+    const done: AckedMessage[] = [];
+    for (const msgId of new Set(msgIds)) {
+      const m = this.s.acked.get(appId, msgId) as [number, string, string, AckedMessage['chatType']] | undefined;
+      if (m && this.s.mark.run(appId, username, m[0]).changes > 0) done.push({ msgId, from: m[1], to: m[2], chatType: m[3] });
+    }
     return done;
   }
 

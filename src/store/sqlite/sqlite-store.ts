@@ -13,7 +13,7 @@ import { SqliteDeliveries } from './sqlite-deliveries.js';
 import { DEFAULT_GROUP_COMMIT_MAX } from '../group-commit.js';
 import {
   DuplicateError,
-  type AdminRow, type AppRow, type ChatFileRow, type GroupKind, type GroupMember, type GroupPatch, type GroupRow, type JoinRefusal,
+  type AckedMessage, type AdminRow, type AppRow, type ChatFileRow, type GroupKind, type GroupMember, type GroupPatch, type GroupRow, type JoinRefusal,
   type MessageHit, type MessageQuery, type SplicedPage, type MessageRow, type SentMessage, type NewChatFile, type NewGroup, type NewMessage,
   type NewUser, type OrgRow, type Store, type UserPatch, type UserPosition, type UserRow,
 } from '../store.js';
@@ -326,7 +326,7 @@ export class SqliteStore implements Store {
   async pendingDeliveries(appId: number, username: string, afterSeq: bigint, limit: number): Promise<MessageRow[]> { return this.deliveries.pending(appId, username, afterSeq, limit); }
   async countPendingDeliveries(appId: number, username: string): Promise<number> { return this.deliveries.countPending(appId, username); }
   async deliveryStatus(appId: number, username: string, msgId: string): Promise<'delivered' | 'undelivered' | null> { return this.deliveries.status(appId, username, msgId); }
-  async markDelivered(appId: number, username: string, msgIds: readonly string[]): Promise<string[]> {
+  async markDelivered(appId: number, username: string, msgIds: readonly string[]): Promise<AckedMessage[]> {
     return this.writer ? this.writer.markDelivered(appId, username, [...msgIds]) : this.deliveries.markDelivered(appId, username, msgIds);
   }
   async inbox(appId: number, username: string, afterSeq: bigint, maxSeq: bigint, limit: number): Promise<MessageRow[]> { return this.deliveries.inbox(appId, username, afterSeq, maxSeq, limit); }

@@ -1,5 +1,5 @@
 import { Worker } from 'node:worker_threads';
-import type { NewMessage } from '../store.js';
+import type { AckedMessage, NewMessage } from '../store.js';
 
 /** The writer thread's answer to one job: the inserted seqs, the acked msg_ids, or the error. */
 export interface WriterReply {
@@ -7,7 +7,7 @@ export interface WriterReply {
   seqs?: bigint[];
   /** Each inserted message's `inboxPrevious`, in order (null for a message without recipients). */
   previous?: (bigint[] | null)[];
-  acked?: string[];
+  acked?: AckedMessage[];
   error?: { message: string; code: string | undefined };
 }
 
@@ -76,7 +76,7 @@ export class SqliteWriter {
    * Records a user's acks in the writer thread: a write on the main thread's connection would
    * hold the event loop while it waits for the writer's lock and for its own fsync.
    */
-  async markDelivered(appId: number, username: string, msgIds: string[]): Promise<string[]> {
+  async markDelivered(appId: number, username: string, msgIds: string[]): Promise<AckedMessage[]> {
     return (await this.submit({ id: this.nextId++, ack: { appId, username, msgIds } })).acked ?? [];
   }
 
