@@ -10,9 +10,27 @@ import { storeEnv } from './store-under-test.js';
 
 export const ADMIN = { username: 'root', password: 'root-pass-1' };
 
-/** A fresh temporary data folder, removed by the returned cleanup. */
+// The folders tempDir made in this test process (the runner starts one per test file).
+const madeDirs: string[] = [];
+
+/**
+ * A fresh temporary folder, removed when the test process exits (CHATVAULT_KEEP_TEST_DIRS=1
+ * keeps them, to look at what a failing test left).
+ */
 export function tempDir(prefix = 'cv-test-'): string {
-  return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  if (madeDirs.push(dir) === 1 && process.env.CHATVAULT_KEEP_TEST_DIRS !== '1') {
+    process.on('exit', () => {
+      for (const d of madeDirs) {
+        try {
+          fs.rmSync(d, { recursive: true, force: true });
+        } catch {
+          // A child process still writing there: the folder stays, the test's result does not change.
+        }
+      }
+    });
+  }
+  return dir;
 }
 
 export interface TestServer {
