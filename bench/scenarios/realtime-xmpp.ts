@@ -340,7 +340,7 @@ export async function realtimeXmpp(seconds: number, opts: RealtimeOptions = {}):
       met: met.throughput && met.latency && met.memory && met.capacity,
       summary:
         `(1) ${deliveredPerSecond} delivered/s (CPU cores: server ${blastServerCpu.server}, load ${blastServerCpu.load}); ` +
-        `(2) at ${achieved}/s p50 ${paced.latency.p50} ms, p99 ${paced.latency.p99} ms (${pacedRun.chosen.undisturbed.p99} ms in the ${pacedRun.chosen.undisturbed.seconds} s other work left alone); ` +
+        `(2) at ${achieved}/s p50 ${paced.latency.p50} ms, p99 ${paced.latency.p99} ms (${pacedRun.chosen.undisturbed.p99} ms in the ${pacedRun.chosen.undisturbed.seconds} s other work left alone; CPU cores: server ${pacedServerCpu.server}, load ${pacedServerCpu.load}); ` +
         `(3) ${r1(perConnectionKiB * 1.024)} KB per idle connection; ` +
         `(4) ${held} held, REST ${restMs} ms, message ${probe.ms} ms`,
       result: {
