@@ -113,6 +113,7 @@ export class PostgresDeliveries {
     for (const msgId of new Set(msgIds)) {
       const m = done.get(msgId.toLowerCase());
       if (!m) continue;
+      // Once: 'd500' and 'D500' in one ack name one message (SQLite answers the first too).
       done.delete(msgId.toLowerCase());
       out.push({ msgId, from: m.from_user, to: m.to_id, chatType: m.chat_type });
     }

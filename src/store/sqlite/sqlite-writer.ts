@@ -1,7 +1,7 @@
 import { Worker } from 'node:worker_threads';
 import type { AckedMessage, NewMessage } from '../store.js';
 
-/** The writer thread's answer to one job: the inserted seqs, the acked msg_ids, or the error. */
+/** The writer thread's answer to one job: the inserted seqs, the acked messages with their senders, or the error. */
 export interface WriterReply {
   id: number;
   seqs?: bigint[];
