@@ -3,11 +3,10 @@ import path from 'node:path';
 import { test } from 'node:test';
 import Database from 'better-sqlite3';
 import { buildMessage } from '../../src/domain/messages.js';
-import { SqliteMessages } from '../../src/store/sqlite/sqlite-messages.js';
-import { applyPragmas, migrate } from '../../src/store/sqlite/sqlite-schema.js';
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store.js';
 import type { NewMessage } from '../../src/store/store.js';
 import { tempDir } from '../helpers.js';
+import { leftInLogs, logCounts } from './sqlite-log-helpers.js';
 
 /*
  * SQLite keeps the client ids of the last moment in client_id_log (appended with their
@@ -23,15 +22,7 @@ function send(from: string, to: string, clientId: string): NewMessage {
   return { ...buildMessage(1, { from, to, chatType: 'chat', bodies: [{ type: 'txt', msg: `m${i}` }], timestamp: T + i, msgId: `77000${i}` }), recipients: [to.toLowerCase()], clientId };
 }
 
-function counts(file: string): { logged: number; moved: number } {
-  const db = new Database(file, { readonly: true });
-  try {
-    const one = (sql: string) => Number(db.prepare(sql).pluck().get());
-    return { logged: one('SELECT count(*) FROM client_id_log'), moved: one('SELECT count(*) FROM client_ids') };
-  } finally {
-    db.close();
-  }
-}
+const counts = (file: string) => logCounts(file, 'client_id_log', 'client_ids');
 
 test('a repeated client id is refused while logged, after the move, and within one group commit', async () => {
   const file = path.join(tempDir('cv-cid-'), 'chatvault.db');
@@ -69,13 +60,9 @@ test('a repeated client id is refused while logged, after the move, and within o
 
 test('ids a process left in the log when it died are moved when the store opens', async () => {
   const file = path.join(tempDir('cv-cid-'), 'chatvault.db');
-  // A writer that commits and then stops without moving anything (as kill -9 would leave it).
-  const db = new Database(file);
-  applyPragmas(db);
-  migrate(db);
-  const writer = new SqliteMessages(db, 64);
-  await writer.insert([send('eve', 'fay', 'k1'), send('eve', 'gus', 'k1')]);
-  db.close();
+  await leftInLogs(file, async (writer) => {
+    await writer.insert([send('eve', 'fay', 'k1'), send('eve', 'gus', 'k1')]);
+  });
   assert.deepEqual(counts(file), { logged: 2, moved: 0 });
 
   const store = new SqliteStore(file);

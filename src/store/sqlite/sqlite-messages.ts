@@ -6,16 +6,20 @@ import { compileWhere, distanceMeters, normalizeJsonPath, sortExpression, type F
 import type { MessageHit, MessageQuery, MessageRow, NewMessage, SplicedPage } from '../store.js';
 
 const MAX_CACHED_STATEMENTS = 256;
-// Client ids wait in client_id_log about this long (or until this many wait) before they are
-// moved into client_ids: sorted, a sender's ids of that time share a page there. The senders
-// fall into CLIENT_ID_PARTS groups by a hash of their name, and the groups are moved one after
-// another, CLIENT_ID_MOVE_MS / CLIENT_ID_PARTS apart: each move writes a part of the pages, so
-// no commit carries the whole second's move (at 5,000 sends/s that commit took 15–25 ms).
-const CLIENT_ID_MOVE_MS = 1000;
-const CLIENT_ID_PARTS = 4;
-const CLIENT_ID_PART_MS = CLIENT_ID_MOVE_MS / CLIENT_ID_PARTS;
-const CLIENT_ID_MOVE_COUNT = 50_000;
-const ALL_PARTS: readonly number[] = Array.from({ length: CLIENT_ID_PARTS }, (_, i) => i);
+// Client ids wait in client_id_log, and inbox rows in delivery_log, about this long (or until
+// this many rows wait) before they are moved into client_ids and deliveries: sorted, a sender's
+// ids (a recipient's rows) of that time share a page there, where keyed at once each message
+// took a page of its own in every commit of both tables. Senders and recipients fall into
+// LOG_PARTS groups by a hash of their name, and the groups are moved one after another,
+// LOG_MOVE_MS / LOG_PARTS apart: each move writes a part of the pages, so no commit carries the
+// whole second's move (at 5,000 sends/s the client ids alone took 15–25 ms in one commit; with
+// the inbox rows, moves of a quarter took 10–17 ms, of a sixteenth 5–8 ms: `npm run bench --
+// sqlite-writer --no-sync`). Each move reads the whole of both logs (some 100 pages).
+const LOG_MOVE_MS = 1000;
+const LOG_PARTS = 16;
+const LOG_PART_MS = LOG_MOVE_MS / LOG_PARTS;
+const LOG_MOVE_COUNT = 50_000;
+const ALL_PARTS: readonly number[] = Array.from({ length: LOG_PARTS }, (_, i) => i);
 
 interface PendingWrite {
   messages: NewMessage[];
@@ -43,6 +47,10 @@ export class SqliteMessages {
   // group of senders, so that a send is checked against them without an index on the log; a
   // group's map is emptied when that group is moved.
   private readonly loggedClientIds: Map<string, bigint>[] = ALL_PARTS.map(() => new Map());
+  // Likewise the inbox rows this connection wrote into delivery_log: each recipient's latest
+  // (inboxKey → seq), one map per group of recipients, and how many rows each group has there.
+  private readonly loggedInboxes: Map<string, bigint>[] = ALL_PARTS.map(() => new Map());
+  private readonly loggedInboxRows: number[] = ALL_PARTS.map(() => 0);
   // The group moved next, and when the last group was moved.
   private nextPart = 0;
   private lastPartMove = Date.now();
@@ -51,8 +59,8 @@ export class SqliteMessages {
     this.registerFunctions();
     this.stmts = this.prepare();
     // Left by a process that stopped without moving them: moved now, so that what this
-    // connection does not know of is all in client_ids.
-    if (this.stmts.anyLoggedClientId.get() !== undefined) this.moveClientIds();
+    // connection does not know of is all in client_ids and deliveries.
+    if (this.stmts.anyLoggedClientId.get() !== undefined || this.stmts.anyLoggedDelivery.get() !== undefined) this.moveLogs();
   }
 
   // Functions the compiled ql calls (sqlite-ql.ts); deterministic, so SQLite may cache results.
@@ -87,7 +95,21 @@ export class SqliteMessages {
       ),
       insertText: db.prepare('INSERT INTO messages_fts (rowid, bi, uni) VALUES (?, ?, ?)'),
       insertGeo: db.prepare('INSERT INTO messages_geo (id, min_lat, max_lat, min_lng, max_lng) VALUES (?, ?, ?, ?, ?)'),
-      insertDelivery: db.prepare('INSERT INTO deliveries (app_id, username, seq, timestamp) VALUES (?, ?, ?, ?)'),
+      logDelivery: db.prepare('INSERT INTO delivery_log (seq, app_id, username, timestamp, part) VALUES (?, ?, ?, ?, ?)'),
+      anyLoggedDelivery: db.prepare('SELECT 1 FROM delivery_log LIMIT 1').pluck(),
+      // In key order, as the client ids below. OR IGNORE: a row can be in one table only (it is
+      // moved in one transaction), so nothing is ever ignored.
+      moveDeliveries: db.prepare(
+        `INSERT OR IGNORE INTO deliveries (app_id, username, seq, timestamp, delivered)
+         SELECT app_id, username, seq, timestamp, delivered FROM delivery_log ORDER BY app_id, username, seq`,
+      ),
+      clearDeliveryLog: db.prepare('DELETE FROM delivery_log'),
+      moveDeliveryPart: db.prepare(
+        `INSERT OR IGNORE INTO deliveries (app_id, username, seq, timestamp, delivered)
+         SELECT app_id, username, seq, timestamp, delivered FROM delivery_log WHERE part = ? ORDER BY app_id, username, seq`,
+      ),
+      clearDeliveryPart: db.prepare('DELETE FROM delivery_log WHERE part = ?'),
+      deleteLoggedDeliveries: db.prepare('DELETE FROM delivery_log WHERE seq = ?'),
       lastDelivery: db.prepare('SELECT max(seq) FROM deliveries WHERE app_id = ? AND username = ?').pluck().safeIntegers(true),
       clientIdTaken: db.prepare('SELECT 1 FROM client_ids WHERE app_id = ? AND sender = ? AND client_id = ? AND target = ?').pluck(),
       logClientId: db.prepare('INSERT INTO client_id_log (seq, app_id, sender, client_id, target, timestamp, part) VALUES (?, ?, ?, ?, ?, ?, ?)'),
@@ -174,13 +196,13 @@ export class SqliteMessages {
         return out;
       })();
       for (const [w, m] of refused) w.reject(Object.assign(new Error(`client id ${m.clientId} was used already`), { code: 'SQLITE_CONSTRAINT_PRIMARYKEY' }));
-      const parts = this.partsDue(keys.size);
+      const parts = this.partsDue(keys.size + fresh.reduce((n, w) => n + w.messages.reduce((k, m) => k + (m.recipients?.length ?? 0), 0), 0));
       let results: bigint[][];
       let done: unknown[];
       try {
         [results, done] = this.db.transaction(() => {
           const r = [fresh.map((w) => w.messages.map((m) => this.insertOne(m))), chores.map((c) => c.run())] as const;
-          this.moveLoggedClientIds(parts);
+          this.moveLogged(parts);
           return r;
         })();
       } catch {
@@ -199,7 +221,7 @@ export class SqliteMessages {
         for (const c of chores) alone(this.db, c.run, c);
         continue;
       }
-      this.movedClientIds(parts);
+      this.movedLogs(parts);
       // The ids of this commit that were not moved with their group wait in the log.
       fresh.forEach((w, i) => this.rememberClientIds(w.messages, results[i]!, parts));
       fresh.forEach((w, i) => w.resolve(results[i]!));
@@ -207,61 +229,71 @@ export class SqliteMessages {
     }
   }
 
-  /** Commits what is queued and moves the client ids this connection logged: before closing. */
+  /** Commits what is queued and moves the client ids and inbox rows this connection logged: before closing. */
   finish(): void {
     this.flush();
-    if (this.loggedCount() > 0) this.moveClientIds();
+    if (this.loggedCount() > 0) this.moveLogs();
   }
 
-  /** Moves every client id of client_id_log into client_ids, in a transaction of its own. */
-  moveClientIds(): void {
-    this.db.transaction(() => this.moveLoggedClientIds(ALL_PARTS))();
-    this.movedClientIds(ALL_PARTS);
+  /** Moves all of client_id_log into client_ids and of delivery_log into deliveries, in a transaction of its own. */
+  moveLogs(): void {
+    this.db.transaction(() => this.moveLogged(ALL_PARTS))();
+    this.movedLogs(ALL_PARTS);
   }
 
+  /** Rows this connection has waiting in the two logs. */
   private loggedCount(): number {
     let n = 0;
     for (const m of this.loggedClientIds) n += m.size;
+    for (const r of this.loggedInboxRows) n += r;
     return n;
   }
 
   /**
-   * The groups of senders whose ids the next commit moves: the next group each
-   * CLIENT_ID_PART_MS, several when commits came further apart, every group when the last move
-   * was a whole CLIENT_ID_MOVE_MS ago or the log would hold too many (`incoming`: the ids the
+   * The groups of senders and recipients whose logged rows the next commit moves: the next
+   * group each LOG_PART_MS, several when commits came further apart, every group when the last
+   * move was a whole LOG_MOVE_MS ago or the logs would hold too many (`incoming`: the rows the
    * commit adds); none while this connection has logged none.
    */
   private partsDue(incoming: number): readonly number[] {
     const logged = this.loggedCount();
-    if (logged + incoming >= CLIENT_ID_MOVE_COUNT) return ALL_PARTS;
+    if (logged + incoming >= LOG_MOVE_COUNT) return ALL_PARTS;
     if (logged === 0) return [];
-    const due = Math.floor((Date.now() - this.lastPartMove) / CLIENT_ID_PART_MS);
-    if (due >= CLIENT_ID_PARTS) return ALL_PARTS;
-    return Array.from({ length: due }, (_, i) => (this.nextPart + i) % CLIENT_ID_PARTS);
+    const due = Math.floor((Date.now() - this.lastPartMove) / LOG_PART_MS);
+    if (due >= LOG_PARTS) return ALL_PARTS;
+    return Array.from({ length: due }, (_, i) => (this.nextPart + i) % LOG_PARTS);
   }
 
-  private moveLoggedClientIds(parts: readonly number[]): void {
-    if (parts.length === CLIENT_ID_PARTS) {
-      // Also the rows of another part count (a log written before the groups, part 0).
+  private moveLogged(parts: readonly number[]): void {
+    if (parts.length === LOG_PARTS) {
+      // Also the rows of another part count (a client-id log written before the groups, part 0).
       this.stmts.moveClientIds.run();
       this.stmts.clearClientIdLog.run();
+      this.stmts.moveDeliveries.run();
+      this.stmts.clearDeliveryLog.run();
       return;
     }
     for (const p of parts) {
       this.stmts.movePart.run(p);
       this.stmts.clearPart.run(p);
+      this.stmts.moveDeliveryPart.run(p);
+      this.stmts.clearDeliveryPart.run(p);
     }
   }
 
-  /** After the commit that moved `parts`: their ids are in client_ids now. */
-  private movedClientIds(parts: readonly number[]): void {
+  /** After the commit that moved `parts`: their rows are in client_ids and deliveries now. */
+  private movedLogs(parts: readonly number[]): void {
     if (parts.length === 0) return;
-    for (const p of parts) this.loggedClientIds[p]!.clear();
-    if (parts.length === CLIENT_ID_PARTS) {
+    for (const p of parts) {
+      this.loggedClientIds[p]!.clear();
+      this.loggedInboxes[p]!.clear();
+      this.loggedInboxRows[p] = 0;
+    }
+    if (parts.length === LOG_PARTS) {
       this.lastPartMove = Date.now();
     } else {
-      this.nextPart = (this.nextPart + parts.length) % CLIENT_ID_PARTS;
-      this.lastPartMove += parts.length * CLIENT_ID_PART_MS;
+      this.nextPart = (this.nextPart + parts.length) % LOG_PARTS;
+      this.lastPartMove += parts.length * LOG_PART_MS;
     }
   }
 
@@ -277,7 +309,7 @@ export class SqliteMessages {
     const target = m.to.toLowerCase();
     const key = clientIdKey(m.appId, sender, m.clientId, target);
     if (batch.has(key) || write.has(key)) return true;
-    const logged = this.loggedClientIds[senderPart(sender)]!.get(key);
+    const logged = this.loggedClientIds[namePart(sender)]!.get(key);
     if (logged !== undefined && this.stmts.loggedClientId.get(logged) !== undefined) return true;
     if (this.stmts.clientIdTaken.get(m.appId, sender, m.clientId, target) !== undefined) return true;
     write.add(key);
@@ -289,7 +321,7 @@ export class SqliteMessages {
     messages.forEach((m, i) => {
       if (m.clientId === undefined) return;
       const sender = m.from.toLowerCase();
-      const part = senderPart(sender);
+      const part = namePart(sender);
       if (moved.includes(part)) return;
       this.loggedClientIds[part]!.set(clientIdKey(m.appId, sender, m.clientId, m.to.toLowerCase()), seqs[i]!);
     });
@@ -299,17 +331,24 @@ export class SqliteMessages {
     const { text, recipients, clientId, inboxPrevious: _, ...row } = m;
     const seq = BigInt(this.stmts.insertMessage.run(row).lastInsertRowid);
     if (recipients) {
-      // One writer commits at a time, so each recipient's latest inbox row is exact here.
+      // One writer commits at a time, so each recipient's latest inbox row is exact here: the
+      // newest this connection logged, else the newest moved (a recipient's logged rows are all
+      // newer than its moved ones: a group's rows are moved together).
       const previous: bigint[] = [];
       for (const u of recipients) {
-        previous.push((this.stmts.lastDelivery.get(m.appId, u) as bigint | null) ?? 0n);
-        this.stmts.insertDelivery.run(m.appId, u, seq, m.timestamp);
+        const part = namePart(u);
+        const key = inboxKey(m.appId, u);
+        const logged = this.loggedInboxes[part]!;
+        previous.push(logged.get(key) ?? (this.stmts.lastDelivery.get(m.appId, u) as bigint | null) ?? 0n);
+        this.stmts.logDelivery.run(seq, m.appId, u, m.timestamp, part);
+        logged.set(key, seq);
+        this.loggedInboxRows[part]!++;
       }
       m.inboxPrevious = previous;
     }
     if (clientId !== undefined) {
       const sender = m.from.toLowerCase();
-      this.stmts.logClientId.run(seq, m.appId, sender, clientId, m.to.toLowerCase(), m.timestamp, senderPart(sender));
+      this.stmts.logClientId.run(seq, m.appId, sender, clientId, m.to.toLowerCase(), m.timestamp, namePart(sender));
     }
     if (text) {
       const t = textTokens(text);
@@ -412,6 +451,7 @@ export class SqliteMessages {
         if (this.stmts.deleteMessage.run(appId, seq).changes === 0) continue;
         deleted.push(seq);
         this.stmts.deleteDeliveries.run(appId, seq);
+        this.stmts.deleteLoggedDeliveries.run(seq);
         this.stmts.deleteClientIds.run(appId, seq);
         this.stmts.deleteLoggedClientId.run(seq);
         this.stmts.deleteText.run(seq);
@@ -431,11 +471,18 @@ export class SqliteMessages {
   }
 }
 
-/** The group of senders a (lower-cased) sender's client ids are moved with: FNV-1a of the name. */
-function senderPart(sender: string): number {
+/**
+ * The group a (lower-cased) name's logged rows are moved with, its client ids as a sender and
+ * its inbox rows as a recipient: FNV-1a of the name.
+ */
+function namePart(name: string): number {
   let h = 0x811c9dc5;
-  for (let i = 0; i < sender.length; i++) h = Math.imul(h ^ sender.charCodeAt(i), 0x01000193);
-  return (h >>> 0) % CLIENT_ID_PARTS;
+  for (let i = 0; i < name.length; i++) h = Math.imul(h ^ name.charCodeAt(i), 0x01000193);
+  return (h >>> 0) % LOG_PARTS;
+}
+
+function inboxKey(appId: number, username: string): string {
+  return `${appId}\0${username}`;
 }
 
 function clientIdKey(appId: number, sender: string, clientId: string, target: string): string {

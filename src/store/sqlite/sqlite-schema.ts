@@ -204,6 +204,21 @@ const MIGRATIONS: string[] = [
   `
   ALTER TABLE client_id_log ADD COLUMN part INTEGER NOT NULL DEFAULT 0;
   `,
+  // 8: inbox rows of the last moments, appended in seq order with their messages (a commit writes
+  // a page or two here, where deliveries, keyed by recipient, takes a page per recipient), acked
+  // there while they wait, and moved into deliveries in key order about once a second, a group
+  // of recipients (part, a hash of the name) at a time (sqlite-messages.ts)
+  `
+  CREATE TABLE delivery_log (
+    seq INTEGER NOT NULL,
+    app_id INTEGER NOT NULL,
+    username TEXT NOT NULL,
+    timestamp INTEGER NOT NULL,
+    delivered INTEGER NOT NULL DEFAULT 0,
+    part INTEGER NOT NULL,
+    PRIMARY KEY (seq, app_id, username)
+  ) WITHOUT ROWID;
+  `,
 ];
 
 /** The schema version this build writes. */

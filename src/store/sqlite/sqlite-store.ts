@@ -280,6 +280,7 @@ export class SqliteStore implements Store {
     const del = this.sql('DELETE FROM users WHERE id = ? RETURNING *');
     // A user's inbox goes with it: a new user of the same name must not inherit it.
     const inbox = this.sql('DELETE FROM deliveries WHERE app_id = ? AND username = ?');
+    const loggedInbox = this.sql('DELETE FROM delivery_log WHERE app_id = ? AND username = ?');
     const out: UserRow[] = [];
     this.db.transaction(() => {
       for (const id of userIds) {
@@ -287,6 +288,7 @@ export class SqliteStore implements Store {
         if (!r) continue;
         const u = userFrom(r);
         inbox.run(u.appId, u.username.toLowerCase());
+        loggedInbox.run(u.appId, u.username.toLowerCase());
         out.push(u);
       }
     })();
