@@ -196,7 +196,7 @@ export class SqliteMessages {
         return out;
       })();
       for (const [w, m] of refused) w.reject(Object.assign(new Error(`client id ${m.clientId} was used already`), { code: 'SQLITE_CONSTRAINT_PRIMARYKEY' }));
-      const parts = this.partsDue(keys.size + fresh.reduce((n, w) => n + w.messages.reduce((k, m) => k + (m.recipients?.length ?? 0), 0), 0));
+      const parts = this.partsDue(keys.size + inboxRows(fresh));
       let results: bigint[][];
       let done: unknown[];
       try {
@@ -479,6 +479,13 @@ function namePart(name: string): number {
   let h = 0x811c9dc5;
   for (let i = 0; i < name.length; i++) h = Math.imul(h ^ name.charCodeAt(i), 0x01000193);
   return (h >>> 0) % LOG_PARTS;
+}
+
+/** The inbox rows the writes will log: one per recipient of each message. */
+function inboxRows(writes: readonly PendingWrite[]): number {
+  let n = 0;
+  for (const w of writes) for (const m of w.messages) n += m.recipients?.length ?? 0;
+  return n;
 }
 
 function inboxKey(appId: number, username: string): string {
