@@ -38,18 +38,28 @@ import type pg from 'pg';
  * H unless an older writer is still in flight; highWaterMark() then waits a little (hwmWaitMs)
  * for such writers, which normally finish within a commit, before settling for the smaller H.
  */
+/**
+ * The smallest full transaction id (xid8) of the rows (x32, ref) that `source` yields: x32 a
+ * 32-bit xid from pg_locks, ref a full xid of the same era (the snapshot's xmax), NULL without
+ * rows. Each x32 becomes the full xid nearest ref with those low 32 bits. The minimum is taken
+ * over the numbers: taken over their text it would put 100000 before 99999 and let the mark pass
+ * a writer still in flight whenever the in-flight xids straddled a power of ten.
+ */
+export function writerHorizonSql(source: string): string {
+  return `SELECT min(x.ref + ((x.x32 - (x.ref & 4294967295) + 2147483648) % 4294967296 + 4294967296) % 4294967296 - 2147483648)::text::xid8 AS xid
+    FROM (${source}) x`;
+}
+
 const HWM_SQL = `
 WITH s AS MATERIALIZED (SELECT pg_current_snapshot() AS snap),
 l AS MATERIALIZED (
   SELECT locktype, database, relation, virtualtransaction, transactionid FROM pg_locks
    WHERE locktype IN ('relation', 'transactionid')),
-w AS MATERIALIZED (
-  SELECT min(((x.ref + (((x.x32 - (x.ref & 4294967295) + 2147483648) % 4294967296 + 4294967296) % 4294967296) - 2147483648))::text)::xid8 AS xid
-    FROM (SELECT t.transactionid::text::bigint AS x32, (SELECT pg_snapshot_xmax(snap)::text::bigint FROM s) AS ref
+w AS MATERIALIZED (${writerHorizonSql(`SELECT t.transactionid::text::bigint AS x32, (SELECT pg_snapshot_xmax(snap)::text::bigint FROM s) AS ref
             FROM l r JOIN l t ON t.virtualtransaction = r.virtualtransaction
            WHERE r.locktype = 'relation' AND r.relation = 'message_keys'::regclass
              AND r.database = (SELECT oid FROM pg_database WHERE datname = current_database())
-             AND t.locktype = 'transactionid') x)
+             AND t.locktype = 'transactionid'`)})
 SELECT (SELECT k.seq FROM message_keys k
          WHERE k.xid < coalesce((SELECT xid FROM w), (SELECT pg_snapshot_xmax(snap) FROM s))
          ORDER BY k.seq DESC LIMIT 1) AS hwm,
