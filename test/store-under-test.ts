@@ -114,14 +114,18 @@ export async function storedBlobs(dataDir: string): Promise<string[]> {
 }
 
 /**
- * Makes a store's message transactions wait `ms()` milliseconds after taking their seqs and
- * before committing (PostgreSQL: the in-flight window the high-water mark must respect). SQLite
- * commits one writer at a time, so there is no such window to widen: a no-op there.
+ * Makes a store's message transactions wait for `hook()` after taking their seqs and before
+ * committing (PostgreSQL: the in-flight window the high-water mark must respect). SQLite commits
+ * one writer at a time, so there is no such window to widen: a no-op there.
  */
-export function slowCommits(store: Store, ms: () => number): void {
+export function beforeCommits(store: Store, hook: () => Promise<void>): void {
   if (store.kind !== 'postgres') return;
-  const messages = (store as unknown as { messages: { beforeCommit?: () => Promise<void> } }).messages;
-  messages.beforeCommit = () => new Promise((r) => setTimeout(r, ms()));
+  (store as unknown as { messages: { beforeCommit?: () => Promise<void> } }).messages.beforeCommit = hook;
+}
+
+/** Makes a store's message transactions wait `ms()` milliseconds before committing (see beforeCommits). */
+export function slowCommits(store: Store, ms: () => number): void {
+  beforeCommits(store, () => new Promise((r) => setTimeout(r, ms())));
 }
 
 /** CI sets CHATVAULT_REQUIRE_SERVICES=1: a missing PostgreSQL is then a failure, not a skip. */

@@ -8,7 +8,7 @@ import { buildMessage } from '../../src/domain/messages.js';
 import { writerHorizonSql } from '../../src/store/postgres/postgres-message-hwm.js';
 import type { AppRow, Store } from '../../src/store/store.js';
 import { tempDir } from '../helpers.js';
-import { PG_SCHEMA_PREFIX, PG_TEST_URL, pgSkip, withSchema } from '../store-under-test.js';
+import { beforeCommits, PG_SCHEMA_PREFIX, PG_TEST_URL, pgSkip, withSchema } from '../store-under-test.js';
 
 /**
  * The PostgreSQL high-water mark (postgres-message-hwm.ts) whatever the store under test: the
@@ -78,10 +78,10 @@ describe('PostgreSQL high-water mark', { skip }, () => {
       const tookSeqs = new Promise<void>((r) => (reserved = r));
       let release!: () => void;
       const gate = new Promise<void>((r) => (release = r));
-      (slow as unknown as { messages: { beforeCommit?: () => Promise<void> } }).messages.beforeCommit = () => {
+      beforeCommits(slow, () => {
         reserved();
         return gate;
-      };
+      });
       const held = slow.insertMessages([msg('hw-1'), msg('hw-2')]);
       await tookSeqs;
       const [later] = await fast.insertMessages([msg('hw-3')]);
